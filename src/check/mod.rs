@@ -1,0 +1,2 @@
+//! Checks derived from the model: JSON Schemas (validated with the jsonschema crate) and
+//! the protocol rules of shared/docs/qmp-rules.md.

@@ -1,0 +1,131 @@
+//! The command-line front end. **Only this module knows clap and exit codes**: it parses
+//! flags, calls the library and maps results to 0 (clean), 1 (findings), 2 (usage or
+//! infrastructure error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::source;
+use crate::spec::{self, DiagnosticKind, SourceKind, Spec};
+
+/// Conformance, fuzz and compatibility testing for QMP.
+#[derive(Debug, Parser)]
+#[command(name = "qmpcheck", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of `spec`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SpecFormat {
+    /// One line per command and event.
+    Table,
+    /// The JSON document described in design.md.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the model from SOURCEs and print it.
+    Spec {
+        /// Files, folders, `PATH@old`/`PATH@new` sides of an .hx diff, `qemu:BINARY`,
+        /// `storage-daemon:BINARY` or `builtin`.
+        #[arg(required = true)]
+        sources: Vec<String>,
+        /// Override content detection of the document kind.
+        #[arg(long, value_enum)]
+        kind: Option<SourceKind>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SpecFormat,
+        /// Print only the drift between sources (what they disagree on).
+        #[arg(long)]
+        drift: bool,
+    },
+}
+
+/// Parses the process arguments, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("qmpcheck: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QMPCHECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs a parsed command line. `Err` carries a message for exit code 2.
+pub fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Spec { sources, kind, format, drift } => run_spec(&sources, kind, format, drift),
+    }
+}
+
+/// Loads and merges every SOURCE into one model.
+fn load_all(sources: &[String], kind: Option<SourceKind>) -> Result<Spec, String> {
+    let mut specs = Vec::new();
+    for s in sources {
+        specs.push(source::load(s, kind).map_err(|e| e.to_string())?);
+    }
+    Ok(spec::merge::merge(specs))
+}
+
+fn run_spec(
+    sources: &[String],
+    kind: Option<SourceKind>,
+    format: SpecFormat,
+    drift: bool,
+) -> Result<ExitCode, String> {
+    let model = load_all(sources, kind)?;
+    if drift {
+        let drifts: Vec<_> = model.diagnostics.iter().filter(|d| d.kind == DiagnosticKind::Drift).collect();
+        match format {
+            SpecFormat::Json => {
+                let v: Vec<_> = drifts
+                    .iter()
+                    .map(|d| serde_json::json!({"source": d.source.to_string(), "message": d.message}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+            }
+            SpecFormat::Table => {
+                for d in &drifts {
+                    println!("{d}");
+                }
+                println!("{} drift findings", drifts.len());
+            }
+        }
+        return Ok(if drifts.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    match format {
+        SpecFormat::Json => {
+            let v = spec::render::to_json(&model);
+            println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+        }
+        SpecFormat::Table => {
+            print!("{}", spec::render::to_table(&model));
+            for d in &model.diagnostics {
+                eprintln!("{:?}: {d}", d.kind);
+            }
+        }
+    }
+    // A source whose syntax could not be read is a usage error, even though the model of
+    // what could be read was printed above.
+    let syntax: Vec<_> = model.diagnostics.iter().filter(|d| d.kind == DiagnosticKind::Syntax).collect();
+    if let Some(first) = syntax.first() {
+        return Err(format!("{} syntax error(s) in the sources; first: {first}", syntax.len()));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,13 @@
+//! qmpcheck: conformance, fuzz and compatibility testing for QMP, the QEMU Machine Protocol.
+//!
+//! Everything derives from one model ([`spec::Spec`]) built from the documented argument
+//! tables: legacy QMP docs, `.hx` args_type strings, QAPI schema files and live
+//! `query-qmp-schema` replies. See ARCHITECTURE.md for the code map.
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod cli;
+pub mod source;
+pub mod spec;
+pub mod target;
+pub mod wire;

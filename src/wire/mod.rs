@@ -1,0 +1,1 @@
+//! The QMP wire: stream framing, typed messages and the client.
