@@ -1,2 +1,5 @@
 //! Checks derived from the model: JSON Schemas (validated with the jsonschema crate) and
 //! the protocol rules of shared/docs/qmp-rules.md.
+
+pub mod examples;
+pub mod schema;
