@@ -4,8 +4,12 @@
 
 use std::process::ExitCode;
 
+use std::path::{Path, PathBuf};
+
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::check::examples::check_examples_report;
+use crate::check::schema::{SchemaOptions, SchemaSet};
 use crate::source;
 use crate::spec::{self, DiagnosticKind, SourceKind, Spec};
 
@@ -46,6 +50,22 @@ pub enum Command {
         #[arg(long)]
         drift: bool,
     },
+    /// Write one JSON Schema (draft 2020-12) per command's arguments, per return type and per
+    /// event, and check the documentation's own examples against them.
+    Schema {
+        /// As for `spec`.
+        #[arg(required = true)]
+        sources: Vec<String>,
+        /// Override content detection of the document kind.
+        #[arg(long, value_enum)]
+        kind: Option<SourceKind>,
+        /// Folder to write the schemas into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also forbid members the model does not list in returns and event data.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -71,6 +91,7 @@ fn init_tracing() {
 pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Spec { sources, kind, format, drift } => run_spec(&sources, kind, format, drift),
+        Command::Schema { sources, kind, out, strict } => run_schema(&sources, kind, &out, strict),
     }
 }
 
@@ -127,5 +148,29 @@ fn run_spec(
     if let Some(first) = syntax.first() {
         return Err(format!("{} syntax error(s) in the sources; first: {first}", syntax.len()));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_schema(
+    sources: &[String],
+    kind: Option<SourceKind>,
+    out: &Path,
+    strict: bool,
+) -> Result<ExitCode, String> {
+    let model = load_all(sources, kind)?;
+    let set = SchemaSet::build(&model, SchemaOptions { strict });
+    let written = set.write_all(out).map_err(|e| e.to_string())?;
+    let examples = check_examples_report(&model, &set);
+    for d in &examples.diagnostics {
+        println!("doc finding: {d}");
+    }
+    println!(
+        "{written} schemas written to {}; {} doc examples checked: {} passed, {} failed, {} skipped",
+        out.display(),
+        examples.checked,
+        examples.passed,
+        examples.failed(),
+        examples.skipped
+    );
     Ok(ExitCode::SUCCESS)
 }
