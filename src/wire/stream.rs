@@ -1,0 +1,428 @@
+//! Framing of QMP's JSON stream: bytes in, complete JSON texts out.
+//!
+//! QMP is a stream of JSON texts with any whitespace between them (W1): a read may hold
+//! several texts, part of one, or a text split anywhere, CRLF included. [`Decoder`] keeps
+//! the unconsumed bytes and a small scanner state (depth, inside a string, after a
+//! backslash) so each byte is looked at once, finds where a top-level value ends, and then
+//! parses exactly that slice with serde_json (recursion limit off, stack grown on the heap
+//! by serde_stacker, so QEMU's 1024-deep echoed ids parse).
+//!
+//! Bytes from the server are untrusted: a text longer than [`DecoderConfig::max_text`] or
+//! nested deeper than [`DecoderConfig::max_depth`] is an error, its bytes are dropped as
+//! they arrive, and decoding resumes after it. A text that is not valid JSON is an error
+//! for that text only.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Limits of one [`Decoder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecoderConfig {
+    /// Largest accepted text in bytes (default 64 MiB, QEMU's own token limit).
+    pub max_text: usize,
+    /// Deepest accepted nesting (default 4096; QEMU echoes ids up to 1024 deep). Bounds the
+    /// recursion of dropping and printing a parsed value.
+    pub max_depth: usize,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        DecoderConfig { max_text: 64 << 20, max_depth: 4096 }
+    }
+}
+
+/// One complete JSON text taken from the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Text {
+    /// Byte offset of the text's first byte in the stream (0 = first byte ever fed).
+    pub offset: u64,
+    /// The text's bytes exactly as received (no surrounding whitespace).
+    pub raw: Vec<u8>,
+    /// The parsed value.
+    pub value: Value,
+}
+
+/// Why a text could not be taken from the stream. Decoding continues after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A text grew past the size limit; its bytes are dropped up to its end.
+    #[error("text at offset {offset} exceeds {limit} bytes")]
+    TooLarge {
+        /// Stream offset where the text starts.
+        offset: u64,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A text nests deeper than the depth limit; its bytes are dropped up to its end.
+    #[error("text at offset {offset} nests deeper than {limit}")]
+    TooDeep {
+        /// Stream offset where the text starts.
+        offset: u64,
+        /// The depth limit.
+        limit: usize,
+    },
+    /// A delimited text is not valid JSON.
+    #[error("invalid json at offset {offset} ({len} bytes, ends `{tail}`): {message}")]
+    Syntax {
+        /// Stream offset where the text starts.
+        offset: u64,
+        /// Length of the text in bytes.
+        len: usize,
+        /// serde_json's message (with line and column inside the text).
+        message: String,
+        /// The text's last bytes, escaped.
+        tail: String,
+    },
+}
+
+/// Incremental splitter and parser of a JSON text stream.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    config: DecoderConfig,
+    /// Unconsumed bytes; `buf[start..]` is live.
+    buf: Vec<u8>,
+    start: usize,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    /// How far into `buf` the scanner has looked.
+    scanned: usize,
+    scan: Scan,
+    /// Set while the bytes of an over-limit text are dropped.
+    discarding: bool,
+    /// Stream offset where the current text began (valid while `scan` is not `Idle`).
+    text_offset: u64,
+}
+
+/// Scanner state between reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Between texts, skipping whitespace.
+    Idle,
+    /// Inside a container (`{`/`[`) at `depth`, possibly inside a string.
+    Container { depth: usize, in_string: bool, escaped: bool },
+    /// Inside a top-level string.
+    TopString { escaped: bool },
+    /// Inside a top-level scalar (number or literal).
+    Scalar,
+}
+
+/// What one byte did to the scanner.
+enum Step {
+    /// The byte belongs to no text (whitespace between texts).
+    Skip,
+    /// The byte starts or continues a text.
+    Continue,
+    /// The byte ends the current text (inclusive).
+    EndIncluding,
+    /// The text ended just before this byte (a scalar's delimiter); rescan the byte.
+    EndBefore,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(DecoderConfig::default())
+    }
+}
+
+impl Decoder {
+    /// A decoder with the given limits.
+    pub fn new(config: DecoderConfig) -> Self {
+        Decoder {
+            config,
+            buf: Vec::new(),
+            start: 0,
+            base: 0,
+            scanned: 0,
+            scan: Scan::Idle,
+            discarding: false,
+            text_offset: 0,
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> DecoderConfig {
+        self.config
+    }
+
+    /// Appends bytes as they arrive from the stream.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
+            self.compact();
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Total bytes fed so far (the stream offset of the next byte).
+    pub fn stream_len(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// Bytes fed but not yet returned as part of a text (a partial text and whitespace).
+    pub fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+
+    /// Signals the end of the stream: a top-level scalar still open is complete now.
+    /// Returns it, or `None` when nothing or only an unfinished container remains.
+    pub fn finish(&mut self) -> Option<Result<Text, DecodeError>> {
+        if let Some(item) = self.next_text() {
+            return Some(item);
+        }
+        if self.scan == Scan::Scalar && !self.discarding {
+            let end = self.buf.len();
+            self.scan = Scan::Idle;
+            return Some(self.take_text(end));
+        }
+        None
+    }
+
+    /// The next complete text, if the bytes fed so far hold one.
+    pub fn next_text(&mut self) -> Option<Result<Text, DecodeError>> {
+        while self.scanned < self.buf.len() {
+            let i = self.scanned;
+            let byte = self.buf.get(i).copied().unwrap_or(b' ');
+            match self.step(byte) {
+                Step::Skip => {
+                    self.scanned += 1;
+                    if !self.discarding {
+                        self.start = self.scanned;
+                    }
+                }
+                Step::Continue => {
+                    self.scanned += 1;
+                    if let Some(err) = self.check_limits() {
+                        return Some(Err(err));
+                    }
+                }
+                Step::EndIncluding => {
+                    self.scanned += 1;
+                    self.scan = Scan::Idle;
+                    if let Some(item) = self.end_text(self.scanned) {
+                        return Some(item);
+                    }
+                }
+                Step::EndBefore => {
+                    self.scan = Scan::Idle;
+                    if let Some(item) = self.end_text(i) {
+                        return Some(item);
+                    }
+                }
+            }
+        }
+        if self.discarding {
+            // Nothing of the dropped text needs keeping.
+            self.buf.clear();
+            self.base += self.scanned as u64;
+            self.start = 0;
+            self.scanned = 0;
+        }
+        None
+    }
+
+    /// Advances the scanner over one byte.
+    fn step(&mut self, byte: u8) -> Step {
+        match &mut self.scan {
+            Scan::Idle => match byte {
+                b' ' | b'\t' | b'\r' | b'\n' => Step::Skip,
+                _ => {
+                    self.text_offset = self.base + self.scanned as u64;
+                    self.scan = match byte {
+                        b'{' | b'[' => Scan::Container { depth: 1, in_string: false, escaped: false },
+                        b'"' => Scan::TopString { escaped: false },
+                        // A stray closer or separator is a one-byte (invalid) text.
+                        b'}' | b']' | b',' | b':' => return Step::EndIncluding,
+                        _ => Scan::Scalar,
+                    };
+                    Step::Continue
+                }
+            },
+            Scan::Container { depth, in_string, escaped } => {
+                if *in_string {
+                    if *escaped {
+                        *escaped = false;
+                    } else if byte == b'\\' {
+                        *escaped = true;
+                    } else if byte == b'"' {
+                        *in_string = false;
+                    }
+                    return Step::Continue;
+                }
+                match byte {
+                    b'"' => *in_string = true,
+                    b'{' | b'[' => *depth += 1,
+                    b'}' | b']' => {
+                        *depth -= 1;
+                        if *depth == 0 {
+                            return Step::EndIncluding;
+                        }
+                    }
+                    _ => {}
+                }
+                Step::Continue
+            }
+            Scan::TopString { escaped } => {
+                if *escaped {
+                    *escaped = false;
+                } else if byte == b'\\' {
+                    *escaped = true;
+                } else if byte == b'"' {
+                    return Step::EndIncluding;
+                }
+                Step::Continue
+            }
+            Scan::Scalar => match byte {
+                b' ' | b'\t' | b'\r' | b'\n' | b'{' | b'}' | b'[' | b']' | b',' | b':' | b'"' => {
+                    Step::EndBefore
+                }
+                _ => Step::Continue,
+            },
+        }
+    }
+
+    /// Reports a limit the current text just crossed, and starts dropping its bytes.
+    fn check_limits(&mut self) -> Option<DecodeError> {
+        if self.discarding {
+            return None;
+        }
+        let offset = self.text_offset;
+        if let Scan::Container { depth, .. } = self.scan {
+            if depth > self.config.max_depth {
+                self.discarding = true;
+                return Some(DecodeError::TooDeep { offset, limit: self.config.max_depth });
+            }
+        }
+        let len = self.scanned.saturating_sub(self.start);
+        if len > self.config.max_text {
+            self.discarding = true;
+            return Some(DecodeError::TooLarge { offset, limit: self.config.max_text });
+        }
+        None
+    }
+
+    /// Handles the end of a text at `end` (exclusive): returns it unless it was being dropped.
+    fn end_text(&mut self, end: usize) -> Option<Result<Text, DecodeError>> {
+        if self.discarding {
+            self.discarding = false;
+            self.start = end;
+            return None;
+        }
+        let len = end.saturating_sub(self.start);
+        if len > self.config.max_text {
+            // A text ending in the very read that crossed the limit.
+            self.start = end;
+            return Some(Err(DecodeError::TooLarge {
+                offset: self.text_offset,
+                limit: self.config.max_text,
+            }));
+        }
+        Some(self.take_text(end))
+    }
+
+    /// Cuts `buf[start..end]` out as one text and parses it.
+    fn take_text(&mut self, end: usize) -> Result<Text, DecodeError> {
+        let offset = self.text_offset;
+        let raw = self.buf.get(self.start..end).unwrap_or(&[]).to_vec();
+        self.start = end;
+        self.scanned = self.scanned.max(end);
+        match parse_json(&raw) {
+            Ok(value) => Ok(Text { offset, raw, value }),
+            Err(e) => Err(DecodeError::Syntax {
+                offset,
+                len: raw.len(),
+                message: e.to_string(),
+                tail: escaped_tail(&raw, 48),
+            }),
+        }
+    }
+
+    /// Drops consumed bytes from the front of the buffer.
+    fn compact(&mut self) {
+        self.buf.drain(..self.start);
+        self.base += self.start as u64;
+        self.scanned -= self.start;
+        self.start = 0;
+    }
+}
+
+/// Parses one JSON text with no recursion limit (the stack grows on the heap as needed).
+pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let value = Value::deserialize(serde_stacker::Deserializer::new(&mut de))?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Parses one JSON text given as `str` (see [`parse_json`]).
+pub fn parse_json_str(text: &str) -> Result<Value, serde_json::Error> {
+    parse_json(text.as_bytes())
+}
+
+/// The last `max` bytes of `bytes` as printable ASCII: `\\`, `\r`, `\n`, `\t` and `\xNN`
+/// for the rest of the unprintable bytes; quotes stay as they are. Prefixed `...` when cut.
+pub fn escaped_tail(bytes: &[u8], max: usize) -> String {
+    let from = bytes.len().saturating_sub(max);
+    let tail = bytes.get(from..).unwrap_or(&[]);
+    let mut text = String::with_capacity(tail.len());
+    for &b in tail {
+        match b {
+            b'\\' => text.push_str("\\\\"),
+            b'\r' => text.push_str("\\r"),
+            b'\n' => text.push_str("\\n"),
+            b'\t' => text.push_str("\\t"),
+            0x20..=0x7e => text.push(char::from(b)),
+            _ => text.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if from > 0 {
+        format!("...{text}")
+    } else {
+        text
+    }
+}
+
+/// The end (exclusive) of the JSON value starting at `start` in `bytes`, which must be valid
+/// JSON there; `None` when no value ends before the slice does. Used to find where the items
+/// of an already parsed document start, for source positions.
+pub fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut decoder = Decoder::new(DecoderConfig { max_text: usize::MAX, max_depth: usize::MAX });
+    decoder.feed(bytes.get(start..)?);
+    let mut i = 0usize;
+    while i < decoder.buf.len() {
+        let byte = decoder.buf.get(i).copied()?;
+        match decoder.step(byte) {
+            Step::Skip => return None,
+            Step::Continue => {}
+            Step::EndIncluding => return Some(start + i + 1),
+            Step::EndBefore => return Some(start + i),
+        }
+        decoder.scanned += 1;
+        i += 1;
+    }
+    (decoder.scan == Scan::Scalar).then_some(bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_end_finds_each_kind() {
+        let text = br#"{"a": [1, "]"]} "x\"y" 12 true"#;
+        assert_eq!(value_end(text, 0), Some(15));
+        assert_eq!(value_end(text, 16), Some(22));
+        assert_eq!(value_end(text, 23), Some(25));
+        assert_eq!(value_end(text, 26), Some(30));
+    }
+
+    #[test]
+    fn scalars_end_at_delimiters_and_at_finish() {
+        let mut d = Decoder::default();
+        d.feed(b"12 {}7");
+        assert_eq!(d.next_text().map(|r| r.map(|t| t.value)), Some(Ok(serde_json::json!(12))));
+        assert_eq!(d.next_text().map(|r| r.map(|t| t.offset)), Some(Ok(3)));
+        assert!(d.next_text().is_none());
+        let last = d.finish().map(|r| r.map(|t| (t.offset, t.value)));
+        assert_eq!(last, Some(Ok((5, serde_json::json!(7)))));
+    }
+}
