@@ -7,6 +7,8 @@
 
 pub mod check;
 pub mod cli;
+pub mod conform;
+pub mod report;
 pub mod source;
 pub mod spec;
 pub mod target;

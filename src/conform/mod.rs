@@ -1,0 +1,19 @@
+//! Conformance: loads the cases of `conformance/` and runs them, plus one generated check
+//! per command of the target's own model, against a target (real QEMU or the emulator).
+//!
+//! - [`rule`]: the rule IDs cases cite.
+//! - [`case`]: the case file format and its loader (FILE:LINE errors).
+//! - [`skip`]: the skip list of commands the generated check never calls.
+//! - [`result`]: the result stream every reporter reads.
+//! - [`shard`]: the `K/N` partition.
+
+pub mod case;
+pub mod result;
+pub mod rule;
+pub mod shard;
+pub mod skip;
+
+pub use case::{Case, CaseLoadError, CaseProblem, Step};
+pub use result::{CaseResult, ConformRun, Counts, Evidence, Outcome, ResultKind, Shard, TargetInfo};
+pub use rule::Rule;
+pub use skip::SkipList;
