@@ -1,0 +1,1051 @@
+//! The parallel walk of two type graphs behind [`super::diff`].
+//!
+//! Starting from one command's arguments (input) and return (output), or one event's data
+//! (output), the walker follows members (matched by name, renames by K7 evidence), union
+//! branches (by discriminator value), alternates (by the JSON type of each alternative),
+//! arrays, enums (value sets) and builtins. Type *names* are never compared. A visited set
+//! of (old type, new type, direction) per subject stops recursive types, and lets a type
+//! reached both as input and as output get both treatments.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+
+use crate::spec::{
+    is_unstable, Alternative, Builtin, Command, EnumValue, Event, Member, Source, Spec, TypeKind, TypeRef,
+    Variant,
+};
+
+use super::{rename_evidence, rename_key, Change, ChangeKind, Rule, Severity, SubjectKind};
+
+/// Which way data flows at a point of the walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Dir {
+    /// The client sends it (command arguments).
+    Input,
+    /// The client reads it (returns, event data).
+    Output,
+}
+
+/// Where the walk is: the path so far, the nearest known sources, direction, stability.
+#[derive(Debug, Clone)]
+struct At {
+    /// The path under NEW's names.
+    path: String,
+    /// The same path under OLD's names (differs below a rename).
+    old_path: String,
+    old_src: Option<Source>,
+    new_src: Option<Source>,
+    dir: Dir,
+    /// An unstable item (either side) encloses this point: changes here never gate (K8).
+    unstable: bool,
+}
+
+impl At {
+    /// The point of a member, taking its names, sources and stability from either side.
+    fn member(&self, old: Option<&Member>, new: Option<&Member>) -> At {
+        let unstable_member = |m: Option<&Member>| m.is_some_and(|m| is_unstable(&m.name, &m.features));
+        let old_name = old.or(new).map_or("", |m| m.name.as_str());
+        let new_name = new.or(old).map_or("", |m| m.name.as_str());
+        At {
+            path: format!("{}.{}", self.path, new_name),
+            old_path: format!("{}.{}", self.old_path, old_name),
+            old_src: old.and_then(|m| m.source.clone()).or_else(|| self.old_src.clone()),
+            new_src: new.and_then(|m| m.source.clone()).or_else(|| self.new_src.clone()),
+            dir: self.dir,
+            unstable: self.unstable || unstable_member(old) || unstable_member(new),
+        }
+    }
+
+    /// The same point with `suffix` appended to the path (`[]`, `{driver=qcow2}`, `<str>`).
+    fn suffix(&self, suffix: &str) -> At {
+        At {
+            path: format!("{}{}", self.path, suffix),
+            old_path: format!("{}{}", self.old_path, suffix),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the item at this point is something the client sends.
+    fn is_input(&self) -> bool {
+        self.dir == Dir::Input
+    }
+
+    /// "argument" or "member", for messages.
+    fn role(&self) -> &'static str {
+        match self.dir {
+            Dir::Input => "argument",
+            Dir::Output => "member",
+        }
+    }
+}
+
+/// What a type is, once resolved; names are gone.
+enum Shape<'s> {
+    Builtin(Builtin),
+    Enum(&'s [EnumValue]),
+    /// A struct or union; `None` is the empty object of a command without arguments or
+    /// return, or an event without data.
+    Object(Option<&'s TypeRef>),
+    Alternate(&'s [Alternative]),
+    Array(&'s TypeRef),
+    Unknown(String),
+}
+
+/// The JSON type of a value, the only thing alternates are told apart by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum JsonKind {
+    Str,
+    Int,
+    Number,
+    Bool,
+    Null,
+    Object,
+    Array,
+    Any,
+    Alternate,
+    Unknown,
+}
+
+impl fmt::Display for JsonKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JsonKind::Str => "str",
+            JsonKind::Int => "int",
+            JsonKind::Number => "number",
+            JsonKind::Bool => "bool",
+            JsonKind::Null => "null",
+            JsonKind::Object => "object",
+            JsonKind::Array => "array",
+            JsonKind::Any => "any",
+            JsonKind::Alternate => "alternate",
+            JsonKind::Unknown => "unknown",
+        })
+    }
+}
+
+fn builtin_kind(b: Builtin) -> JsonKind {
+    match b {
+        Builtin::Str => JsonKind::Str,
+        Builtin::Number => JsonKind::Number,
+        Builtin::Bool => JsonKind::Bool,
+        Builtin::Null => JsonKind::Null,
+        Builtin::Any => JsonKind::Any,
+        Builtin::Object => JsonKind::Object,
+        _ => JsonKind::Int,
+    }
+}
+
+fn shape<'s>(spec: &'s Spec, ty: Option<&'s TypeRef>) -> Shape<'s> {
+    let Some(ty) = ty else { return Shape::Object(None) };
+    match ty {
+        TypeRef::Builtin(b) => Shape::Builtin(*b),
+        TypeRef::Array(e) => Shape::Array(e),
+        TypeRef::Unknown(t) => Shape::Unknown(t.clone()),
+        TypeRef::Named(n) => match spec.types.get(n).map(|d| &d.kind) {
+            None => Shape::Unknown(n.clone()),
+            Some(TypeKind::Builtin { builtin }) => Shape::Builtin(*builtin),
+            Some(TypeKind::Enum { values }) => Shape::Enum(values),
+            Some(TypeKind::Struct { .. } | TypeKind::Union { .. }) => Shape::Object(Some(ty)),
+            Some(TypeKind::Alternate { alternatives }) => Shape::Alternate(alternatives),
+            Some(TypeKind::Array { element }) => Shape::Array(element),
+        },
+    }
+}
+
+fn json_kind(shape: &Shape<'_>) -> JsonKind {
+    match shape {
+        Shape::Builtin(b) => builtin_kind(*b),
+        Shape::Enum(_) => JsonKind::Str,
+        Shape::Object(_) => JsonKind::Object,
+        Shape::Alternate(_) => JsonKind::Alternate,
+        Shape::Array(_) => JsonKind::Array,
+        Shape::Unknown(_) => JsonKind::Unknown,
+    }
+}
+
+/// A short structural description of a type for messages: `int`, `enum`, `object`,
+/// `[str]`, `alternate (str|object)`; never a (masked or invented) type name.
+fn describe(spec: &Spec, ty: Option<&TypeRef>, depth: usize) -> String {
+    match shape(spec, ty) {
+        Shape::Builtin(b) => b.name().to_string(),
+        Shape::Enum(_) => "enum".to_string(),
+        Shape::Object(_) => "object".to_string(),
+        Shape::Array(e) if depth < 8 => format!("[{}]", describe(spec, Some(e), depth + 1)),
+        Shape::Array(_) => "[...]".to_string(),
+        Shape::Alternate(alts) => {
+            let kinds: BTreeSet<String> =
+                alts.iter().map(|a| json_kind(&shape(spec, Some(&a.ty))).to_string()).collect();
+            format!("alternate ({})", kinds.into_iter().collect::<Vec<_>>().join("|"))
+        }
+        Shape::Unknown(t) => format!("unresolved {t}"),
+    }
+}
+
+fn has_feature(features: &[String], feature: &str) -> bool {
+    features.iter().any(|f| f == feature)
+}
+
+/// A command or event, seen the same way by the walker.
+struct Subject<'a> {
+    name: &'a str,
+    kind: SubjectKind,
+    features: &'a [String],
+    source: Option<Source>,
+    unstable: bool,
+}
+
+impl<'a> Subject<'a> {
+    fn command(c: &'a Command) -> Self {
+        Subject {
+            name: &c.name,
+            kind: SubjectKind::Command,
+            features: &c.features,
+            source: c.sources.first().cloned(),
+            unstable: c.is_unstable(),
+        }
+    }
+
+    fn event(e: &'a Event) -> Self {
+        Subject {
+            name: &e.name,
+            kind: SubjectKind::Event,
+            features: &e.features,
+            source: e.sources.first().cloned(),
+            unstable: e.is_unstable(),
+        }
+    }
+
+    fn noun(&self) -> &'static str {
+        match self.kind {
+            SubjectKind::Command => "command",
+            SubjectKind::Event => "event",
+        }
+    }
+}
+
+/// One change before it is stamped with its subject.
+struct Found {
+    rule: Rule,
+    severity: Severity,
+    kind: ChangeKind,
+    message: String,
+}
+
+/// The walker: holds both models and collects changes, one subject at a time.
+pub(crate) struct Walker<'a> {
+    old: &'a Spec,
+    new: &'a Spec,
+    /// Treat every integer width as `int` (one side is introspection or legacy prose).
+    collapse_ints: bool,
+    changes: Vec<Change>,
+    visited: HashSet<(String, String, Dir)>,
+    subject: String,
+    subject_kind: SubjectKind,
+}
+
+impl<'a> Walker<'a> {
+    /// A walker over OLD and NEW.
+    pub(crate) fn new(old: &'a Spec, new: &'a Spec, collapse_ints: bool) -> Self {
+        Walker {
+            old,
+            new,
+            collapse_ints,
+            changes: Vec::new(),
+            visited: HashSet::new(),
+            subject: String::new(),
+            subject_kind: SubjectKind::Command,
+        }
+    }
+
+    /// The changes found so far.
+    pub(crate) fn into_changes(self) -> Vec<Change> {
+        self.changes
+    }
+
+    /// Compares one command pair (either side may be missing).
+    pub(crate) fn command(&mut self, old: Option<&'a Command>, new: Option<&'a Command>) {
+        let (os, ns) = (old.map(Subject::command), new.map(Subject::command));
+        if !self.subject_level(os.as_ref(), ns.as_ref()) {
+            return;
+        }
+        let (Some(o), Some(n), Some(os)) = (old, new, os.as_ref()) else { return };
+        let ns = Subject::command(n);
+        let rename_at = self.changes.len();
+        let at = self.subject_at(os, &ns, Dir::Input);
+        self.compare(o.args.as_ref(), n.args.as_ref(), &at.suffix(".arguments"));
+        let at = self.subject_at(os, &ns, Dir::Output);
+        self.compare(o.returns.as_ref(), n.returns.as_ref(), &at.suffix(".return"));
+        self.finish_rename(os, &ns, rename_at);
+    }
+
+    /// Compares one event pair (either side may be missing).
+    pub(crate) fn event(&mut self, old: Option<&'a Event>, new: Option<&'a Event>) {
+        let (os, ns) = (old.map(Subject::event), new.map(Subject::event));
+        if !self.subject_level(os.as_ref(), ns.as_ref()) {
+            return;
+        }
+        let (Some(o), Some(n), Some(os)) = (old, new, os.as_ref()) else { return };
+        let ns = Subject::event(n);
+        let rename_at = self.changes.len();
+        let at = self.subject_at(os, &ns, Dir::Output);
+        self.compare(o.data.as_ref(), n.data.as_ref(), &at.suffix(".data"));
+        self.finish_rename(os, &ns, rename_at);
+    }
+
+    /// Reports what happened to the subject itself (K1 added/removed, K7 rename, K8
+    /// features). Returns true when both sides exist and their insides must be compared.
+    fn subject_level(&mut self, old: Option<&Subject<'_>>, new: Option<&Subject<'_>>) -> bool {
+        self.visited.clear();
+        let (o, n) = match (old, new) {
+            (Some(o), Some(n)) => (o, n),
+            (Some(o), None) => {
+                self.begin(o.name, o.kind);
+                self.subject_removed(o);
+                return false;
+            }
+            (None, Some(n)) => {
+                self.begin(n.name, n.kind);
+                let at = self.bare_at(n.name, None, n.source.clone(), n.unstable);
+                let message = format!(
+                    "new {} `{}`{}: nothing to change; available to use",
+                    n.noun(),
+                    n.name,
+                    if n.unstable { " (unstable: no compatibility promise)" } else { "" }
+                );
+                self.push(
+                    &at,
+                    Found {
+                        rule: Rule::K1,
+                        severity: Severity::Compatible,
+                        kind: ChangeKind::Added,
+                        message,
+                    },
+                );
+                return false;
+            }
+            (None, None) => return false,
+        };
+        self.begin(n.name, n.kind);
+        if o.name != n.name {
+            // Placeholder: finish_rename fills in the evidence once the insides are compared.
+            let at = At {
+                old_path: o.name.to_string(),
+                ..self.bare_at(n.name, o.source.clone(), n.source.clone(), o.unstable)
+            };
+            self.push(
+                &at,
+                Found {
+                    rule: Rule::K7,
+                    severity: Severity::Breaking,
+                    kind: ChangeKind::Renamed,
+                    message: String::new(),
+                },
+            );
+        }
+        let at = At {
+            old_path: o.name.to_string(),
+            ..self.bare_at(n.name, o.source.clone(), n.source.clone(), o.unstable)
+        };
+        self.features(o.features, n.features, &format!("{} `{}`", n.noun(), n.name), &at);
+        true
+    }
+
+    fn subject_removed(&mut self, o: &Subject<'_>) {
+        let at = self.bare_at(o.name, o.source.clone(), None, o.unstable);
+        let consequence = match o.kind {
+            SubjectKind::Command => "calls now fail with CommandNotFound; stop using it",
+            SubjectKind::Event => "it is never emitted any more; stop waiting for it",
+        };
+        let mut message = format!("{} `{}` was removed: {consequence}", o.noun(), o.name);
+        if has_feature(o.features, "deprecated") {
+            message.push_str(" (it was deprecated)");
+        }
+        if o.unstable {
+            message.push_str(" (it was unstable: no promise, does not gate)");
+        }
+        self.push(
+            &at,
+            Found { rule: Rule::K1, severity: Severity::Breaking, kind: ChangeKind::Removed, message },
+        );
+    }
+
+    /// Writes the message of a subject rename, now that the changes inside are known.
+    fn finish_rename(&mut self, o: &Subject<'_>, n: &Subject<'_>, first: usize) {
+        if o.name == n.name {
+            return;
+        }
+        let inside = self.changes.len().saturating_sub(first);
+        let detail = if inside == 0 {
+            format!("{}; {} otherwise unchanged", rename_evidence(o.name, n.name), self.parts(n.kind))
+        } else {
+            format!(
+                "{}; {} further change(s) listed under the new name",
+                rename_evidence(o.name, n.name),
+                inside
+            )
+        };
+        let action = match n.kind {
+            SubjectKind::Command => "calls to the old name fail with CommandNotFound; switch to the new name",
+            SubjectKind::Event => "the old name is never emitted; listen for the new name",
+        };
+        let warning = if n.unstable && !o.unstable {
+            ", which is unstable and carries no compatibility promise (K8)"
+        } else {
+            ""
+        };
+        let message =
+            format!("{} `{}` was renamed to `{}` ({detail}): {action}{warning}", n.noun(), o.name, n.name);
+        let rename =
+            self.changes.iter_mut().rev().find(|c| c.kind == ChangeKind::Renamed && c.path == n.name);
+        if let Some(change) = rename {
+            change.message = message;
+        }
+    }
+
+    fn parts(&self, kind: SubjectKind) -> &'static str {
+        match kind {
+            SubjectKind::Command => "arguments and return",
+            SubjectKind::Event => "data",
+        }
+    }
+
+    fn begin(&mut self, name: &str, kind: SubjectKind) {
+        self.subject = name.to_string();
+        self.subject_kind = kind;
+    }
+
+    fn bare_at(&self, path: &str, old_src: Option<Source>, new_src: Option<Source>, unstable: bool) -> At {
+        At {
+            path: path.to_string(),
+            old_path: path.to_string(),
+            old_src,
+            new_src,
+            dir: Dir::Output,
+            unstable,
+        }
+    }
+
+    fn subject_at(&self, o: &Subject<'_>, n: &Subject<'_>, dir: Dir) -> At {
+        At {
+            path: n.name.to_string(),
+            old_path: o.name.to_string(),
+            old_src: o.source.clone(),
+            new_src: n.source.clone(),
+            dir,
+            unstable: o.unstable || n.unstable,
+        }
+    }
+
+    fn push(&mut self, at: &At, found: Found) {
+        self.push_gated(at, found, !at.unstable);
+    }
+
+    fn push_gated(&mut self, at: &At, found: Found, gates: bool) {
+        // Removed items only have OLD's names.
+        let path = match found.kind {
+            ChangeKind::Removed | ChangeKind::ValueRemoved => at.old_path.clone(),
+            _ => at.path.clone(),
+        };
+        self.changes.push(Change {
+            rule: found.rule,
+            severity: found.severity,
+            old_path: match found.kind {
+                ChangeKind::Added | ChangeKind::ValueAdded => None,
+                _ => Some(at.old_path.clone()).filter(|p| *p != path),
+            },
+            path,
+            old: at.old_src.as_ref().map(|s| s.to_string()),
+            new: at.new_src.as_ref().map(|s| s.to_string()),
+            message: found.message,
+            kind: found.kind,
+            subject: self.subject.clone(),
+            subject_kind: self.subject_kind,
+            gates,
+        });
+    }
+
+    /// K8: `deprecated` and `unstable` appearing or going away on `what`.
+    /// A newly deprecated or newly unstable item gates (the promise changed); the rest is info.
+    fn features(&mut self, old: &[String], new: &[String], what: &str, at: &At) {
+        let changes = [
+            ("deprecated", ChangeKind::Deprecated, ChangeKind::Undeprecated),
+            ("unstable", ChangeKind::NowUnstable, ChangeKind::NowStable),
+        ];
+        for (feature, gained, lost) in changes {
+            let (had, has) = (has_feature(old, feature), has_feature(new, feature));
+            if had == has {
+                continue;
+            }
+            let found = match (feature, has) {
+                ("deprecated", true) => Found {
+                    rule: Rule::K8,
+                    severity: Severity::Warning,
+                    kind: gained,
+                    message: format!("{what} is now deprecated: removal is coming; stop using it"),
+                },
+                ("deprecated", false) => Found {
+                    rule: Rule::K8,
+                    severity: Severity::Info,
+                    kind: lost,
+                    message: format!("{what} is no longer deprecated"),
+                },
+                (_, true) => Found {
+                    rule: Rule::K8,
+                    severity: Severity::Warning,
+                    kind: gained,
+                    message: format!("{what} is now unstable: it carries no compatibility promise any more"),
+                },
+                _ => Found {
+                    rule: Rule::K8,
+                    severity: Severity::Info,
+                    kind: lost,
+                    message: format!("{what} is now stable: it carries a compatibility promise"),
+                },
+            };
+            self.push(at, found);
+        }
+    }
+
+    /// Compares what OLD and NEW have at one point of the walk.
+    fn compare(&mut self, old_ty: Option<&'a TypeRef>, new_ty: Option<&'a TypeRef>, at: &At) {
+        if let (Some(TypeRef::Named(o)), Some(TypeRef::Named(n))) = (old_ty, new_ty) {
+            if !self.visited.insert((o.clone(), n.clone(), at.dir)) {
+                return;
+            }
+        }
+        let (os, ns) = (shape(self.old, old_ty), shape(self.new, new_ty));
+        match (os, ns) {
+            (Shape::Object(o), Shape::Object(n)) => self.compare_objects(o, n, at),
+            (Shape::Enum(o), Shape::Enum(n)) => self.compare_enums(o, n, at),
+            (Shape::Array(o), Shape::Array(n)) => self.compare(Some(o), Some(n), &at.suffix("[]")),
+            (Shape::Alternate(o), Shape::Alternate(n)) => self.compare_alternates(o, n, at),
+            (Shape::Builtin(o), Shape::Builtin(n)) => self.compare_builtins(o, n, at),
+            (Shape::Unknown(o), Shape::Unknown(n)) if o == n => {}
+            (o @ Shape::Unknown(_), n) | (o, n @ Shape::Unknown(_)) => {
+                let message = format!(
+                    "cannot compare {} with {}: a type is unresolved; check this {} by hand",
+                    describe_shape(self.old, &o, old_ty),
+                    describe_shape(self.new, &n, new_ty),
+                    at.role()
+                );
+                self.push(at, info(Rule::K5, ChangeKind::TypeChanged, message));
+            }
+            (Shape::Alternate(alts), single) => self.alternate_to_single(alts, single, new_ty, at),
+            (single, Shape::Alternate(alts)) => self.single_to_alternate(single, old_ty, alts, at),
+            (Shape::Builtin(Builtin::Object), Shape::Object(_)) => {
+                let message = format!("the {}'s members are now documented", at.role());
+                self.push(at, info(Rule::K5, ChangeKind::TypeChanged, message));
+            }
+            (Shape::Object(_), Shape::Builtin(Builtin::Object)) => {
+                let message = format!("the {}'s members are no longer documented", at.role());
+                self.push(at, info(Rule::K5, ChangeKind::TypeChanged, message));
+            }
+            (o, n) => self.type_change(o, old_ty, n, new_ty, at),
+        }
+    }
+
+    /// A change between shapes that are not both builtins, enums, objects, arrays or
+    /// alternates: str ↔ enum and `any` can be compatible one way; the rest breaks.
+    fn type_change(
+        &mut self,
+        o: Shape<'_>,
+        old_ty: Option<&TypeRef>,
+        n: Shape<'_>,
+        new_ty: Option<&TypeRef>,
+        at: &At,
+    ) {
+        let (from, to) = (describe(self.old, old_ty, 0), describe(self.new, new_ty, 0));
+        let widens = match (&o, &n) {
+            (Shape::Enum(_), Shape::Builtin(Builtin::Str)) => Some(true),
+            (Shape::Builtin(Builtin::Str), Shape::Enum(_)) => Some(false),
+            (_, Shape::Builtin(Builtin::Any)) => Some(true),
+            (Shape::Builtin(Builtin::Any), _) => Some(false),
+            _ => None,
+        };
+        let found = match widens {
+            Some(widens) => self.widening(widens, &from, &to, at),
+            None => breaking(
+                Rule::K5,
+                ChangeKind::TypeChanged,
+                format!(
+                    "{} type changed from {from} to {to}: {}",
+                    at.role(),
+                    if at.is_input() { format!("send {to} values") } else { format!("expect {to} values") }
+                ),
+            ),
+        };
+        self.push(at, found);
+    }
+
+    /// A type change that widens the set of values (`widens`) or narrows it: widening is
+    /// compatible on input and breaking on output, narrowing the reverse (K5).
+    fn widening(&self, widens: bool, from: &str, to: &str, at: &At) -> Found {
+        let compatible = widens == at.is_input();
+        let message = match (at.is_input(), widens) {
+            (true, true) => {
+                format!("argument type changed from {from} to {to}, which accepts every old value")
+            }
+            (true, false) => {
+                format!("argument type narrowed from {from} to {to}: some old values are now rejected")
+            }
+            (false, true) => {
+                format!("member type changed from {from} to {to}: readers may get values they never saw")
+            }
+            (false, false) => {
+                format!("member type narrowed from {from} to {to}: only old values are produced")
+            }
+        };
+        if compatible {
+            Found { rule: Rule::K5, severity: Severity::Compatible, kind: ChangeKind::TypeChanged, message }
+        } else {
+            breaking(Rule::K5, ChangeKind::TypeChanged, message)
+        }
+    }
+
+    fn compare_builtins(&mut self, o: Builtin, n: Builtin, at: &At) {
+        if o == n {
+            return;
+        }
+        let found = match (o.int_range(), n.int_range(), builtin_kind(o), builtin_kind(n)) {
+            (Some(_), Some(_), _, _) if self.collapse_ints => return,
+            (Some((olo, ohi)), Some((nlo, nhi)), _, _) => {
+                let (from, to) = (o.name(), n.name());
+                if nlo <= olo && nhi >= ohi {
+                    self.widening(true, from, to, at)
+                } else if olo <= nlo && ohi >= nhi {
+                    self.widening(false, from, to, at)
+                } else {
+                    let message =
+                        format!("integer range changed from {from} to {to}: values may fall outside it");
+                    breaking(Rule::K5, ChangeKind::TypeChanged, message)
+                }
+            }
+            // QEMU's `number` accepts integers on input.
+            (_, _, JsonKind::Int, JsonKind::Number) => self.widening(true, o.name(), n.name(), at),
+            (_, _, JsonKind::Number, JsonKind::Int) => self.widening(false, o.name(), n.name(), at),
+            (_, _, _, JsonKind::Any) => self.widening(true, o.name(), n.name(), at),
+            (_, _, JsonKind::Any, _) => self.widening(false, o.name(), n.name(), at),
+            _ => {
+                let verb = if at.is_input() { "send" } else { "expect" };
+                let message = format!(
+                    "{} type changed from {} to {}: {verb} {} values",
+                    at.role(),
+                    o.name(),
+                    n.name(),
+                    n.name()
+                );
+                breaking(Rule::K5, ChangeKind::TypeChanged, message)
+            }
+        };
+        self.push(at, found);
+    }
+
+    fn compare_objects(&mut self, old: Option<&'a TypeRef>, new: Option<&'a TypeRef>, at: &At) {
+        let om: Vec<&'a Member> = old.map(|t| self.old.members(t)).unwrap_or_default();
+        let nm: Vec<&'a Member> = new.map(|t| self.new.members(t)).unwrap_or_default();
+        self.compare_members(&om, &nm, at);
+        let ov: &'a [Variant] = old.map(|t| self.old.variants(t)).unwrap_or(&[]);
+        let nv: &'a [Variant] = new.map(|t| self.new.variants(t)).unwrap_or(&[]);
+        if ov.is_empty() && nv.is_empty() {
+            return;
+        }
+        let discriminator =
+            discriminator(self.new, new).or_else(|| discriminator(self.old, old)).unwrap_or_default();
+        let old_values = branch_values(self.old, old, &om);
+        let new_values = branch_values(self.new, new, &nm);
+        let mut values: Vec<&str> = ov.iter().map(|v| v.value.as_str()).collect();
+        values.extend(nv.iter().map(|v| v.value.as_str()).filter(|v| !ov.iter().any(|o| o.value == *v)));
+        for value in values {
+            let (o, n) = (ov.iter().find(|v| v.value == value), nv.iter().find(|v| v.value == value));
+            let here = at.suffix(&format!("{{{discriminator}={value}}}"));
+            match (o, n) {
+                (Some(o), Some(n)) => self.compare(Some(&o.ty), Some(&n.ty), &here),
+                // A branch whose discriminator value exists only on one side is covered by
+                // the K6 change of the discriminator; otherwise its members came or went.
+                (Some(o), None) if accepts(&new_values, value) => {
+                    let members = self.old.members(&o.ty);
+                    self.compare_members(&members, &[], &here);
+                }
+                (None, Some(n)) if accepts(&old_values, value) => {
+                    let members = self.new.members(&n.ty);
+                    self.compare_members(&[], &members, &here);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Matches members by name, pairs leftovers into K7 renames, and reports the rest as
+    /// removed (K3 input, K4 output) or added (K2 input, K4 output).
+    fn compare_members(&mut self, om: &[&'a Member], nm: &[&'a Member], at: &At) {
+        let removed: Vec<usize> =
+            (0..om.len()).filter(|&i| !nm.iter().any(|m| m.name == om[i].name)).collect();
+        let added: Vec<usize> = (0..nm.len()).filter(|&j| !om.iter().any(|m| m.name == nm[j].name)).collect();
+        let mut renamed: BTreeMap<usize, usize> = BTreeMap::new();
+        for &i in &removed {
+            let candidate = added.iter().copied().find(|&j| {
+                !renamed.values().any(|&used| used == j)
+                    && rename_key(&nm[j].name) == rename_key(&om[i].name)
+                    && self.same_kind(&om[i].ty, &nm[j].ty)
+            });
+            if let Some(j) = candidate {
+                renamed.insert(i, j);
+            }
+        }
+        for (i, o) in om.iter().enumerate() {
+            if let Some(n) = nm.iter().find(|m| m.name == o.name) {
+                self.compare_member(o, n, at);
+            } else if let Some(&j) = renamed.get(&i) {
+                self.member_renamed(o, i, nm[j], j, at);
+                self.compare_member(o, nm[j], at);
+            } else {
+                self.member_removed(o, at);
+            }
+        }
+        for j in added {
+            if !renamed.values().any(|&used| used == j) {
+                self.member_added(nm[j], at);
+            }
+        }
+    }
+
+    fn same_kind(&self, o: &TypeRef, n: &TypeRef) -> bool {
+        json_kind(&shape(self.old, Some(o))) == json_kind(&shape(self.new, Some(n)))
+    }
+
+    fn member_renamed(&mut self, o: &Member, i: usize, n: &Member, j: usize, parent: &At) {
+        let here = parent.member(Some(o), Some(n));
+        let position = if i == j {
+            format!("same position {}", i + 1)
+        } else {
+            format!("position {} → {}", i + 1, j + 1)
+        };
+        let (from, to) = (describe(self.old, Some(&o.ty), 0), describe(self.new, Some(&n.ty), 0));
+        let same_type =
+            if from == to { format!("same type {to}") } else { format!("same JSON type ({from} → {to})") };
+        let action = if parent.is_input() { "send" } else { "read" };
+        let unstable_new = is_unstable(&n.name, &n.features) && !is_unstable(&o.name, &o.features);
+        let message = format!(
+            "{} `{}` was renamed to `{}` ({position}, {same_type}, {}): {action} `{}` instead{}",
+            parent.role(),
+            o.name,
+            n.name,
+            rename_evidence(&o.name, &n.name),
+            n.name,
+            if unstable_new { ", which is unstable and carries no compatibility promise (K8)" } else { "" }
+        );
+        let gates = !(parent.unstable || is_unstable(&o.name, &o.features));
+        self.push_gated(&here, breaking(Rule::K7, ChangeKind::Renamed, message), gates);
+    }
+
+    fn member_removed(&mut self, o: &Member, parent: &At) {
+        let here = parent.member(Some(o), None);
+        let ty = describe(self.old, Some(&o.ty), 0);
+        let mut message = if parent.is_input() {
+            format!(
+                "argument `{}` ({ty}) was removed: calls passing it now fail (\"Parameter '{}' is unexpected\"); stop sending it",
+                o.name, o.name
+            )
+        } else {
+            format!(
+                "member `{}` ({ty}) is no longer sent: readers relying on it break; treat it as absent",
+                o.name
+            )
+        };
+        if has_feature(&o.features, "deprecated") {
+            message.push_str(" (it was deprecated)");
+        }
+        let rule = if parent.is_input() { Rule::K3 } else { Rule::K4 };
+        self.push(&here, breaking(rule, ChangeKind::Removed, message));
+    }
+
+    fn member_added(&mut self, n: &Member, parent: &At) {
+        let here = parent.member(None, Some(n));
+        let ty = describe(self.new, Some(&n.ty), 0);
+        let found = match (parent.is_input(), n.optional) {
+            (true, true) => Found {
+                rule: Rule::K2,
+                severity: Severity::Compatible,
+                kind: ChangeKind::Added,
+                message: format!("new optional argument `{}` ({ty}): existing calls keep working", n.name),
+            },
+            (true, false) => breaking(
+                Rule::K2,
+                ChangeKind::Added,
+                format!("new mandatory argument `{}` ({ty}): every call must now pass it", n.name),
+            ),
+            (false, _) => Found {
+                rule: Rule::K4,
+                severity: Severity::Compatible,
+                kind: ChangeKind::Added,
+                message: format!(
+                    "new {} member `{}` ({ty}): readers must ignore unknown keys; may use it",
+                    if n.optional { "optional" } else { "mandatory" },
+                    n.name
+                ),
+            },
+        };
+        self.push(&here, found);
+    }
+
+    /// A member present on both sides (possibly renamed): optionality, features, type.
+    fn compare_member(&mut self, o: &'a Member, n: &'a Member, parent: &At) {
+        let here = parent.member(Some(o), Some(n));
+        if o.optional != n.optional {
+            let found = match (parent.is_input(), n.optional) {
+                (true, false) => breaking(
+                    Rule::K2,
+                    ChangeKind::NowMandatory,
+                    format!("argument `{}` is now mandatory: every call must pass it", n.name),
+                ),
+                (true, true) => Found {
+                    rule: Rule::K2,
+                    severity: Severity::Compatible,
+                    kind: ChangeKind::NowOptional,
+                    message: format!("argument `{}` is now optional: existing calls keep working", n.name),
+                },
+                (false, true) => breaking(
+                    Rule::K4,
+                    ChangeKind::NowOptional,
+                    format!("member `{}` is now optional: readers must cope with its absence", n.name),
+                ),
+                (false, false) => Found {
+                    rule: Rule::K4,
+                    severity: Severity::Compatible,
+                    kind: ChangeKind::NowMandatory,
+                    message: format!("member `{}` is now always present", n.name),
+                },
+            };
+            self.push(&here, found);
+        }
+        // A member that just became unstable: that news gates, what changed inside does not.
+        let promise = At { unstable: parent.unstable || is_unstable(&o.name, &o.features), ..here.clone() };
+        self.features(&o.features, &n.features, &format!("{} `{}`", parent.role(), n.name), &promise);
+        if !o.values.is_empty() && !n.values.is_empty() {
+            let (ov, nv): (Vec<EnumValue>, Vec<EnumValue>) = (
+                o.values.iter().map(EnumValue::new).collect(),
+                n.values.iter().map(EnumValue::new).collect(),
+            );
+            self.compare_enums(&ov, &nv, &here);
+        }
+        self.compare(Some(&o.ty), Some(&n.ty), &here);
+    }
+
+    /// K6: values added or removed; a removed and an added value that differ only by
+    /// separator or `x-` prefix are one K7 rename.
+    fn compare_enums(&mut self, ov: &[EnumValue], nv: &[EnumValue], at: &At) {
+        let removed: Vec<&EnumValue> = ov.iter().filter(|o| !nv.iter().any(|n| n.name == o.name)).collect();
+        let added: Vec<&EnumValue> = nv.iter().filter(|n| !ov.iter().any(|o| o.name == n.name)).collect();
+        let mut renamed_to: BTreeSet<&str> = BTreeSet::new();
+        for o in &removed {
+            let here = self.value_at(at, o, None);
+            let rename = added.iter().find(|n| {
+                !renamed_to.contains(n.name.as_str()) && rename_key(&n.name) == rename_key(&o.name)
+            });
+            if let Some(n) = rename {
+                renamed_to.insert(&n.name);
+                self.value_renamed(o, n, at);
+                continue;
+            }
+            let found = if at.is_input() {
+                breaking(
+                    Rule::K6,
+                    ChangeKind::ValueRemoved,
+                    format!("value '{}' is no longer accepted: stop sending it", o.name),
+                )
+            } else {
+                Found {
+                    rule: Rule::K6,
+                    severity: Severity::Compatible,
+                    kind: ChangeKind::ValueRemoved,
+                    message: format!("value '{}' is no longer produced", o.name),
+                }
+            };
+            self.push(&here, found);
+        }
+        for n in added.iter().filter(|n| !renamed_to.contains(n.name.as_str())) {
+            let here = self.value_at(at, n, Some(n));
+            let found = if at.is_input() {
+                Found {
+                    rule: Rule::K6,
+                    severity: Severity::Compatible,
+                    kind: ChangeKind::ValueAdded,
+                    message: format!("new value '{}' is accepted: existing calls keep working", n.name),
+                }
+            } else {
+                Found {
+                    rule: Rule::K6,
+                    severity: Severity::Warning,
+                    kind: ChangeKind::ValueAdded,
+                    message: format!(
+                        "may now be '{}': readers must handle values they do not know (may break strict readers)",
+                        n.name
+                    ),
+                }
+            };
+            self.push(&here, found);
+        }
+        for o in ov {
+            if let Some(n) = nv.iter().find(|n| n.name == o.name) {
+                let here = self.value_at(at, o, Some(n));
+                let promise =
+                    At { unstable: at.unstable || is_unstable(&o.name, &o.features), ..here.clone() };
+                self.features(&o.features, &n.features, &format!("value '{}'", n.name), &promise);
+            }
+        }
+    }
+
+    fn value_at(&self, at: &At, value: &EnumValue, other: Option<&EnumValue>) -> At {
+        let unstable = is_unstable(&value.name, &value.features)
+            || other.is_some_and(|v| is_unstable(&v.name, &v.features));
+        At { unstable: at.unstable || unstable, ..at.suffix(&format!("={}", value.name)) }
+    }
+
+    fn value_renamed(&mut self, o: &EnumValue, n: &EnumValue, at: &At) {
+        let here = At {
+            path: format!("{}={}", at.path, n.name),
+            old_path: format!("{}={}", at.old_path, o.name),
+            ..at.clone()
+        };
+        let message = format!(
+            "value '{}' was renamed to '{}' ({}): {} '{}' instead",
+            o.name,
+            n.name,
+            rename_evidence(&o.name, &n.name),
+            if at.is_input() { "send" } else { "expect" },
+            n.name
+        );
+        let gates = !(at.unstable || is_unstable(&o.name, &o.features));
+        self.push_gated(&here, breaking(Rule::K7, ChangeKind::Renamed, message), gates);
+    }
+
+    /// Alternates on both sides, matched by the JSON type of each alternative (K5).
+    fn compare_alternates(&mut self, oa: &'a [Alternative], na: &'a [Alternative], at: &At) {
+        let ok = self.by_kind(self.old, oa);
+        let nk = self.by_kind(self.new, na);
+        let kinds: BTreeSet<JsonKind> = ok.keys().chain(nk.keys()).copied().collect();
+        for kind in kinds {
+            let here = at.suffix(&format!("<{kind}>"));
+            match (ok.get(&kind), nk.get(&kind)) {
+                (Some(o), Some(n)) => self.compare(Some(&o.ty), Some(&n.ty), &here),
+                (Some(_), None) => {
+                    let found =
+                        self.widening(false, &format!("alternate with {kind}"), "alternate without it", at);
+                    self.push(&here, Found { kind: ChangeKind::Removed, ..found });
+                }
+                (None, Some(_)) => {
+                    let found =
+                        self.widening(true, "alternate", &format!("alternate also taking {kind}"), at);
+                    self.push(&here, Found { kind: ChangeKind::Added, ..found });
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
+    fn by_kind(&self, spec: &'a Spec, alts: &'a [Alternative]) -> BTreeMap<JsonKind, &'a Alternative> {
+        alts.iter().map(|a| (json_kind(&shape(spec, Some(&a.ty))), a)).collect()
+    }
+
+    /// OLD was an alternate, NEW is one type: narrowing on input, compatible on output when
+    /// NEW's type was one of the alternatives.
+    fn alternate_to_single(
+        &mut self,
+        oa: &'a [Alternative],
+        n: Shape<'_>,
+        new_ty: Option<&'a TypeRef>,
+        at: &At,
+    ) {
+        let kind = json_kind(&n);
+        let from = describe_alts(self.old, oa);
+        let to = describe(self.new, new_ty, 0);
+        match self.by_kind(self.old, oa).get(&kind) {
+            Some(o) => {
+                let found = self.widening(false, &from, &to, at);
+                self.push(at, found);
+                self.compare(Some(&o.ty), new_ty, at);
+            }
+            None => {
+                let message = format!("{} type changed from {from} to {to}", at.role());
+                self.push(at, breaking(Rule::K5, ChangeKind::TypeChanged, message));
+            }
+        }
+    }
+
+    /// OLD was one type, NEW is an alternate: compatible on input when the old type is one
+    /// of the alternatives (or int became a number alternative), breaking on output.
+    fn single_to_alternate(
+        &mut self,
+        o: Shape<'_>,
+        old_ty: Option<&'a TypeRef>,
+        na: &'a [Alternative],
+        at: &At,
+    ) {
+        let kind = json_kind(&o);
+        let from = describe(self.old, old_ty, 0);
+        let to = describe_alts(self.new, na);
+        let by_kind = self.by_kind(self.new, na);
+        let matched = by_kind.get(&kind).or_else(|| {
+            if kind == JsonKind::Int {
+                by_kind.get(&JsonKind::Number)
+            } else {
+                None
+            }
+        });
+        match matched {
+            Some(n) => {
+                let found = self.widening(true, &from, &to, at);
+                self.push(at, found);
+                self.compare(old_ty, Some(&n.ty), at);
+            }
+            None => {
+                let message = format!("{} type changed from {from} to {to}", at.role());
+                self.push(at, breaking(Rule::K5, ChangeKind::TypeChanged, message));
+            }
+        }
+    }
+}
+
+fn describe_alts(spec: &Spec, alts: &[Alternative]) -> String {
+    let kinds: BTreeSet<String> =
+        alts.iter().map(|a| json_kind(&shape(spec, Some(&a.ty))).to_string()).collect();
+    format!("alternate ({})", kinds.into_iter().collect::<Vec<_>>().join("|"))
+}
+
+fn describe_shape(spec: &Spec, shape: &Shape<'_>, ty: Option<&TypeRef>) -> String {
+    match shape {
+        Shape::Unknown(t) => format!("unresolved type {t}"),
+        _ => describe(spec, ty, 0),
+    }
+}
+
+fn breaking(rule: Rule, kind: ChangeKind, message: String) -> Found {
+    Found { rule, severity: Severity::Breaking, kind, message }
+}
+
+fn info(rule: Rule, kind: ChangeKind, message: String) -> Found {
+    Found { rule, severity: Severity::Info, kind, message }
+}
+
+/// The discriminator member name of a union type.
+fn discriminator(spec: &Spec, ty: Option<&TypeRef>) -> Option<String> {
+    match spec.resolve(ty?).map(|d| &d.kind) {
+        Some(TypeKind::Union { discriminator, .. }) => Some(discriminator.clone()),
+        _ => None,
+    }
+}
+
+/// The values a union's discriminator accepts (`None` when unknown: not an enum).
+fn branch_values(spec: &Spec, ty: Option<&TypeRef>, members: &[&Member]) -> Option<Vec<String>> {
+    let name = discriminator(spec, ty)?;
+    let member = members.iter().find(|m| m.name == name)?;
+    match spec.resolve(&member.ty).map(|d| &d.kind) {
+        Some(TypeKind::Enum { values }) => Some(values.iter().map(|v| v.name.clone()).collect()),
+        _ => None,
+    }
+}
+
+/// Whether a discriminator value is valid on a side (unknown value sets accept everything).
+fn accepts(values: &Option<Vec<String>>, value: &str) -> bool {
+    values.as_ref().map_or(true, |vs| vs.iter().any(|v| v == value))
+}

@@ -1,0 +1,548 @@
+//! `compat::diff` on synthetic models (each K rule), properties over generated models, and
+//! the real pairs: seed 002 (old → new sides of an .hx diff), seed 001 → seed 000 (legacy
+//! prose of two QEMU versions) and QEMU 7.2 → 10.0.2 (recorded introspection).
+//!
+//! Set `QMPCHECK_WRITE_REPORTS=1` to (re)write `reports/compat-*.md` and `.json` from the
+//! real pairs while running these tests.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+use qmpcheck::compat::{self, render, Change, ChangeKind, CompatReport, FailOn, Rule, Severity};
+use qmpcheck::spec::{
+    Alternative, Builtin, Command, EnumValue, Event, Member, Source, SourceKind, Spec, TypeDef, TypeKind,
+    TypeRef, Variant,
+};
+
+// ---------------------------------------------------------------------------------------
+// Building synthetic models
+
+const INT: TypeRef = TypeRef::Builtin(Builtin::Int);
+const STR: TypeRef = TypeRef::Builtin(Builtin::Str);
+const BOOL: TypeRef = TypeRef::Builtin(Builtin::Bool);
+
+fn member(name: &str, ty: TypeRef, optional: bool, line: u32) -> Member {
+    let mut m = Member::new(name, ty, optional);
+    m.source = Some(Source::new("m.txt", line));
+    m
+}
+
+fn arg(name: &str, ty: TypeRef, line: u32) -> Member {
+    member(name, ty, false, line)
+}
+
+fn opt(name: &str, ty: TypeRef, line: u32) -> Member {
+    member(name, ty, true, line)
+}
+
+fn named(spec: &mut Spec, name: &str, kind: TypeKind) -> TypeRef {
+    spec.types.insert(name.to_string(), TypeDef::new(name, kind, Source::new("t.txt", 1)));
+    TypeRef::named(name)
+}
+
+fn enum_type(spec: &mut Spec, name: &str, values: &[&str]) -> TypeRef {
+    named(spec, name, TypeKind::Enum { values: values.iter().map(|v| EnumValue::new(*v)).collect() })
+}
+
+fn struct_type(spec: &mut Spec, name: &str, members: Vec<Member>) -> TypeRef {
+    named(spec, name, TypeKind::Struct { base: None, members })
+}
+
+fn command<'s>(
+    spec: &'s mut Spec,
+    name: &str,
+    line: u32,
+    args: Vec<Member>,
+    returns: Option<TypeRef>,
+) -> &'s mut Command {
+    let mut c = Command::new(name, Source::new("c.txt", line));
+    if !args.is_empty() {
+        c.args = Some(spec.add_implicit_struct(format!(":obj-{name}-arg"), args, Source::new("c.txt", line)));
+    }
+    c.returns = returns;
+    spec.commands.insert(name.to_string(), c);
+    spec.commands.get_mut(name).expect("just inserted")
+}
+
+fn event(spec: &mut Spec, name: &str, line: u32, data: Vec<Member>) {
+    let mut e = Event::new(name, Source::new("e.txt", line));
+    e.data = Some(spec.add_implicit_struct(format!(":obj-{name}-data"), data, Source::new("e.txt", line)));
+    spec.events.insert(name.to_string(), e);
+}
+
+fn qapi() -> Spec {
+    Spec::new(SourceKind::Qapi)
+}
+
+/// `(rule, severity, path)` of every change, for exact comparisons.
+fn triples(report: &CompatReport) -> Vec<(Rule, Severity, String)> {
+    report.changes.iter().map(|c| (c.rule, c.severity, c.path.clone())).collect()
+}
+
+fn t(rule: Rule, severity: Severity, path: &str) -> (Rule, Severity, String) {
+    (rule, severity, path.to_string())
+}
+
+fn only_change(report: &CompatReport) -> &Change {
+    assert_eq!(report.changes.len(), 1, "expected one change, got {:#?}", report.changes);
+    &report.changes[0]
+}
+
+// ---------------------------------------------------------------------------------------
+// One test per rule, on synthetic models
+
+#[test]
+fn k1_command_and_event_removed_and_added() {
+    let mut old = qapi();
+    command(&mut old, "gone", 1, vec![], None);
+    event(&mut old, "GONE", 2, vec![]);
+    let mut new = qapi();
+    command(&mut new, "fresh", 3, vec![], None);
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        triples(&report),
+        vec![
+            t(Rule::K1, Severity::Breaking, "gone"),
+            t(Rule::K1, Severity::Compatible, "fresh"),
+            t(Rule::K1, Severity::Breaking, "GONE"),
+        ]
+    );
+    assert_eq!(report.changes[0].old.as_deref(), Some("c.txt:1"));
+    assert_eq!(report.changes[1].new.as_deref(), Some("c.txt:3"));
+    assert!(report.changes[0].message.contains("CommandNotFound"), "{}", report.changes[0].message);
+    assert!(report.trips(FailOn::Breaking));
+}
+
+#[test]
+fn k2_k3_arguments_added_removed_and_optionality() {
+    let mut old = qapi();
+    command(
+        &mut old,
+        "c",
+        1,
+        vec![arg("keep", STR, 10), arg("drop", INT, 11), opt("tighten", BOOL, 12)],
+        None,
+    );
+    let mut new = qapi();
+    command(
+        &mut new,
+        "c",
+        1,
+        vec![opt("keep", STR, 20), arg("tighten", BOOL, 21), opt("extra", INT, 22), arg("must", STR, 23)],
+        None,
+    );
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        triples(&report),
+        vec![
+            t(Rule::K2, Severity::Compatible, "c.arguments.keep"),
+            t(Rule::K3, Severity::Breaking, "c.arguments.drop"),
+            t(Rule::K2, Severity::Breaking, "c.arguments.tighten"),
+            t(Rule::K2, Severity::Compatible, "c.arguments.extra"),
+            t(Rule::K2, Severity::Breaking, "c.arguments.must"),
+        ]
+    );
+    let drop = report.at("c.arguments.drop").expect("drop reported");
+    assert_eq!((drop.old.as_deref(), drop.new.as_deref()), (Some("m.txt:11"), Some("c.txt:1")));
+    let extra = report.at("c.arguments.extra").expect("extra reported");
+    assert_eq!((extra.old.as_deref(), extra.new.as_deref()), (Some("c.txt:1"), Some("m.txt:22")));
+}
+
+#[test]
+fn k4_output_members_through_arrays() {
+    let mut old = qapi();
+    let stats = struct_type(&mut old, "10", vec![arg("rd", INT, 1), arg("wr", INT, 2), arg("idle", INT, 3)]);
+    let info = struct_type(&mut old, "11", vec![arg("stats", stats, 4)]);
+    command(&mut old, "query-x", 1, vec![], Some(TypeRef::array(info)));
+    let mut new = qapi();
+    // Masked names differ between builds: "20"/"21" are the same types as "10"/"11".
+    let stats = struct_type(&mut new, "21", vec![arg("rd", INT, 1), opt("wr", INT, 2), arg("flag", BOOL, 3)]);
+    let info = struct_type(&mut new, "20", vec![arg("stats", stats, 4)]);
+    command(&mut new, "query-x", 1, vec![], Some(TypeRef::array(info)));
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        triples(&report),
+        vec![
+            t(Rule::K4, Severity::Breaking, "query-x.return[].stats.wr"),
+            t(Rule::K4, Severity::Breaking, "query-x.return[].stats.idle"),
+            t(Rule::K4, Severity::Compatible, "query-x.return[].stats.flag"),
+        ]
+    );
+    assert_eq!(report.changes[0].kind, ChangeKind::NowOptional);
+}
+
+#[test]
+fn k5_type_changes_by_direction() {
+    let mut old = qapi();
+    command(&mut old, "c", 1, vec![arg("n", INT, 1), arg("s", STR, 2)], None);
+    let r = struct_type(&mut old, "r", vec![arg("n", INT, 1), arg("s", STR, 2)]);
+    command(&mut old, "q", 2, vec![], Some(r));
+    let mut new = qapi();
+    let alt = named(
+        &mut new,
+        "alt",
+        TypeKind::Alternate {
+            alternatives: vec![
+                Alternative { name: "i".into(), ty: INT },
+                Alternative { name: "b".into(), ty: BOOL },
+            ],
+        },
+    );
+    command(&mut new, "c", 1, vec![arg("n", alt.clone(), 1), arg("s", BOOL, 2)], None);
+    let r = struct_type(&mut new, "r2", vec![arg("n", alt, 1), arg("s", BOOL, 2)]);
+    command(&mut new, "q", 2, vec![], Some(r));
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        triples(&report),
+        vec![
+            t(Rule::K5, Severity::Compatible, "c.arguments.n"),
+            t(Rule::K5, Severity::Breaking, "c.arguments.s"),
+            t(Rule::K5, Severity::Breaking, "q.return.n"),
+            t(Rule::K5, Severity::Breaking, "q.return.s"),
+        ]
+    );
+}
+
+#[test]
+fn k5_int_widths_and_number() {
+    let mut old = qapi();
+    command(&mut old, "c", 1, vec![arg("a", TypeRef::Builtin(Builtin::Int32), 1), arg("b", INT, 2)], None);
+    let mut new = qapi();
+    command(
+        &mut new,
+        "c",
+        1,
+        vec![arg("a", TypeRef::Builtin(Builtin::Int64), 1), arg("b", TypeRef::Builtin(Builtin::Number), 2)],
+        None,
+    );
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        triples(&report),
+        vec![
+            t(Rule::K5, Severity::Compatible, "c.arguments.a"),
+            t(Rule::K5, Severity::Compatible, "c.arguments.b")
+        ]
+    );
+    // Introspection collapses every width to int: no width change is visible or reported.
+    old.kind = Some(SourceKind::Introspect);
+    let report = compat::diff(&old, &new);
+    assert_eq!(triples(&report), vec![t(Rule::K5, Severity::Compatible, "c.arguments.b")]);
+}
+
+#[test]
+fn k6_enum_values_in_both_directions() {
+    let mut old = qapi();
+    let mode = enum_type(&mut old, "1", &["a", "b"]);
+    command(&mut old, "c", 1, vec![arg("mode", mode.clone(), 5)], Some(mode));
+    let mut new = qapi();
+    let mode = enum_type(&mut new, "2", &["a", "c"]);
+    command(&mut new, "c", 1, vec![arg("mode", mode.clone(), 5)], Some(mode));
+    let report = compat::diff(&old, &new);
+    // The same enum reached as input and as output gets both treatments.
+    assert_eq!(
+        triples(&report),
+        vec![
+            t(Rule::K6, Severity::Breaking, "c.arguments.mode=b"),
+            t(Rule::K6, Severity::Compatible, "c.arguments.mode=c"),
+            t(Rule::K6, Severity::Compatible, "c.return=b"),
+            t(Rule::K6, Severity::Warning, "c.return=c"),
+        ]
+    );
+}
+
+#[test]
+fn k7_argument_rename_by_separator_at_same_position() {
+    let mut old = qapi();
+    command(
+        &mut old,
+        "drive-mirror",
+        1,
+        vec![arg("device", STR, 1), arg("speed", INT, 2), opt("buf_size", INT, 3)],
+        None,
+    );
+    let mut new = qapi();
+    command(
+        &mut new,
+        "drive-mirror",
+        1,
+        vec![arg("device", STR, 1), arg("speed", INT, 2), opt("buf-size", INT, 4)],
+        None,
+    );
+    let report = compat::diff(&old, &new);
+    let c = only_change(&report);
+    assert_eq!((c.rule, c.severity, c.kind), (Rule::K7, Severity::Breaking, ChangeKind::Renamed));
+    assert_eq!(c.path, "drive-mirror.arguments.buf-size");
+    assert_eq!(c.old_path.as_deref(), Some("drive-mirror.arguments.buf_size"));
+    assert!(c.message.contains("same position 3, same type int, names differ by separator"), "{}", c.message);
+    assert_eq!((c.old.as_deref(), c.new.as_deref()), (Some("m.txt:3"), Some("m.txt:4")));
+}
+
+#[test]
+fn k7_command_renamed_into_unstable_name_still_gates() {
+    let mut old = qapi();
+    command(&mut old, "blockdev-remove-medium", 1, vec![arg("device", STR, 2)], None);
+    let mut new = qapi();
+    command(&mut new, "x-blockdev-remove-medium", 9, vec![arg("device", STR, 2)], None);
+    let report = compat::diff(&old, &new);
+    let c = only_change(&report);
+    assert_eq!((c.rule, c.severity, c.gates), (Rule::K7, Severity::Breaking, true));
+    assert_eq!(c.path, "x-blockdev-remove-medium");
+    assert!(
+        c.message.contains("names differ by an x- prefix; arguments and return otherwise unchanged"),
+        "{}",
+        c.message
+    );
+    assert!(c.message.contains("unstable"), "{}", c.message);
+}
+
+#[test]
+fn k8_unstable_changes_never_gate_and_deprecation_warns() {
+    let mut old = qapi();
+    command(&mut old, "x-exp", 1, vec![arg("a", INT, 1)], None);
+    command(&mut old, "old-way", 2, vec![arg("a", INT, 1)], None);
+    command(&mut old, "c", 3, vec![arg("x-knob", INT, 1)], None);
+    let mut new = qapi();
+    command(&mut new, "x-exp", 1, vec![], None);
+    command(&mut new, "old-way", 2, vec![arg("a", INT, 1)], None).features.push("deprecated".into());
+    command(&mut new, "c", 3, vec![], None);
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        triples(&report),
+        vec![
+            t(Rule::K3, Severity::Breaking, "c.arguments.x-knob"),
+            t(Rule::K8, Severity::Warning, "old-way"),
+            t(Rule::K3, Severity::Breaking, "x-exp.arguments.a"),
+        ]
+    );
+    assert_eq!(report.changes.iter().map(|c| c.gates).collect::<Vec<_>>(), vec![false, true, false]);
+    assert!(report.changes[1].message.contains("removal is coming"));
+    assert!(!report.trips(FailOn::Breaking), "only unstable items broke");
+    assert!(report.trips(FailOn::Any), "the deprecation gates under --fail-on any");
+    assert!(!report.trips(FailOn::Never));
+    assert_eq!(report.summary().ungated, 2);
+}
+
+#[test]
+fn unions_compare_by_discriminator_value_and_recursion_ends() {
+    let build = |suffix: &str, extra: bool| {
+        let mut s = qapi();
+        let driver = enum_type(&mut s, &format!("d{suffix}"), &["file", "nbd"]);
+        let node = TypeRef::named(format!("node{suffix}"));
+        let mut file_members = vec![arg("filename", STR, 1), opt("backing", node.clone(), 2)];
+        if extra {
+            file_members.push(opt("aio", STR, 3));
+        }
+        let file = struct_type(&mut s, &format!("f{suffix}"), file_members);
+        let nbd = struct_type(&mut s, &format!("n{suffix}"), vec![arg("server", STR, 4)]);
+        named(
+            &mut s,
+            &format!("node{suffix}"),
+            TypeKind::Union {
+                base: None,
+                members: vec![arg("driver", driver, 5)],
+                discriminator: "driver".into(),
+                variants: vec![
+                    Variant { value: "file".into(), ty: file, condition: None },
+                    Variant { value: "nbd".into(), ty: nbd, condition: None },
+                ],
+            },
+        );
+        let mut c = Command::new("blockdev-add", Source::new("c.txt", 1));
+        c.args = Some(node);
+        s.commands.insert(c.name.clone(), c);
+        s
+    };
+    let report = compat::diff(&build("1", false), &build("2", true));
+    assert_eq!(
+        triples(&report),
+        vec![t(Rule::K2, Severity::Compatible, "blockdev-add.arguments{driver=file}.aio")]
+    );
+    assert!(compat::diff(&build("1", true), &build("9", true)).changes.is_empty());
+}
+
+#[test]
+fn renderers_carry_every_change() {
+    let mut old = qapi();
+    command(&mut old, "drive-mirror", 1, vec![opt("buf_size", INT, 3)], None);
+    command(&mut old, "gone", 2, vec![], None);
+    let mut new = qapi();
+    command(&mut new, "drive-mirror", 1, vec![opt("buf-size", INT, 3)], None);
+    let report = compat::diff(&old, &new);
+    let json: serde_json::Value = serde_json::from_str(&render::json(&report)).expect("valid json");
+    assert_eq!(json["summary"]["breaking"], 2);
+    assert_eq!(json["summary"]["compatible"], 0);
+    assert_eq!(json["summary"]["info"], 0);
+    assert_eq!(json["changes"].as_array().map(Vec::len), Some(2));
+    let first = &json["changes"][0];
+    for key in ["rule", "severity", "path", "old", "new", "message"] {
+        assert!(first.get(key).is_some(), "missing {key} in {first}");
+    }
+    assert_eq!(first["rule"], "K7");
+    assert_eq!(first["severity"], "breaking");
+    let md = render::markdown(&report);
+    assert!(md.contains("| breaking | 2 | 0 |"), "{md}");
+    assert!(md.contains("### `drive-mirror`"), "{md}");
+    assert!(md.contains("| **breaking** | K7 | `arguments.buf-size` | `m.txt:3` | `m.txt:3` |"), "{md}");
+    assert!(md.contains("### Removed commands (1)"), "{md}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Properties over generated models
+
+/// A member as generated: name index, type choice, optional.
+type GenMember = (usize, u8, bool);
+
+const MEMBER_NAMES: [&str; 6] = ["alpha", "buf_size", "buf-size", "x-beta", "beta", "gamma"];
+const ENUM_VALUES: [&str; 4] = ["on", "off", "x-auto", "auto"];
+const COMMAND_NAMES: [&str; 5] = ["query-a", "do_b", "do-b", "x-do-b", "eject"];
+const EVENT_NAMES: [&str; 3] = ["STOP", "RESUME", "X_STOP"];
+
+/// One generated model: commands (name, args, returns) and events (name, data), plus a
+/// salt for the (masked) type names so name-independence is exercised.
+#[derive(Debug, Clone)]
+struct GenModel {
+    commands: Vec<(usize, Vec<GenMember>, Option<Vec<GenMember>>, bool)>,
+    events: Vec<(usize, Vec<GenMember>)>,
+    enum_values: Vec<usize>,
+}
+
+fn gen_members() -> impl Strategy<Value = Vec<GenMember>> {
+    prop::collection::vec((0..MEMBER_NAMES.len(), 0u8..6, any::<bool>()), 0..4)
+}
+
+fn gen_model() -> impl Strategy<Value = GenModel> {
+    (
+        prop::collection::vec(
+            (0..COMMAND_NAMES.len(), gen_members(), prop::option::of(gen_members()), any::<bool>()),
+            0..4,
+        ),
+        prop::collection::vec((0..EVENT_NAMES.len(), gen_members()), 0..3),
+        prop::collection::vec(0..ENUM_VALUES.len(), 1..4),
+    )
+        .prop_map(|(commands, events, enum_values)| GenModel { commands, events, enum_values })
+}
+
+/// Builds the model; type names are `salt`-prefixed numbers, like introspection's.
+fn build(g: &GenModel, salt: &str) -> Spec {
+    let mut spec = Spec::new(SourceKind::Introspect);
+    let mut counter = 0usize;
+    let mut fresh = |prefix: &str| {
+        counter += 1;
+        format!("{prefix}{salt}{counter}")
+    };
+    let mut values: Vec<&str> = g.enum_values.iter().map(|&i| ENUM_VALUES[i]).collect();
+    values.dedup();
+    let values: Vec<&str> = values.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let enum_ty = enum_type(&mut spec, &fresh("e"), &values);
+    let inner = struct_type(&mut spec, &fresh("s"), vec![arg("depth", INT, 1), opt("name", STR, 2)]);
+    let mut members = |spec: &mut Spec, list: &[GenMember]| -> TypeRef {
+        let mut out: Vec<Member> = Vec::new();
+        for (i, &(n, ty, optional)) in list.iter().enumerate() {
+            let name = MEMBER_NAMES[n];
+            if out.iter().any(|m| m.name == name) {
+                continue;
+            }
+            let ty = match ty {
+                0 => INT,
+                1 => STR,
+                2 => BOOL,
+                3 => enum_ty.clone(),
+                4 => inner.clone(),
+                _ => TypeRef::array(inner.clone()),
+            };
+            out.push(member(name, ty, optional, i as u32 + 1));
+        }
+        struct_type(spec, &fresh("o"), out)
+    };
+    for (n, args, returns, deprecated) in &g.commands {
+        let name = COMMAND_NAMES[*n];
+        let mut c = Command::new(name, Source::new("c.txt", *n as u32 + 1));
+        c.args = Some(members(&mut spec, args));
+        c.returns = returns.as_ref().map(|r| members(&mut spec, r));
+        if *deprecated {
+            c.features.push("deprecated".into());
+        }
+        spec.commands.insert(name.to_string(), c);
+    }
+    for (n, data) in &g.events {
+        let name = EVENT_NAMES[*n];
+        let mut e = Event::new(name, Source::new("e.txt", *n as u32 + 1));
+        e.data = Some(members(&mut spec, data));
+        spec.events.insert(name.to_string(), e);
+    }
+    spec
+}
+
+/// The rule an addition or removal has once OLD and NEW are swapped: an argument added
+/// (K2) is an argument removed (K3) the other way round.
+fn swapped_rule(change: &Change) -> Rule {
+    match (change.rule, change.kind) {
+        (Rule::K2, ChangeKind::Added) => Rule::K3,
+        (Rule::K3, ChangeKind::Removed) => Rule::K2,
+        (rule, _) => rule,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_model_against_itself_reports_nothing(g in gen_model()) {
+        let a = build(&g, "a");
+        // Different masked type names, same structure: still nothing.
+        let b = build(&g, "b");
+        let report = compat::diff(&a, &b);
+        prop_assert_eq!(&report.changes, &Vec::new());
+        prop_assert!(!report.trips(FailOn::Any));
+    }
+
+    #[test]
+    fn swapping_old_and_new_reverses_every_change(ga in gen_model(), gb in gen_model()) {
+        let (a, b) = (build(&ga, "a"), build(&gb, "b"));
+        let forward = compat::diff(&a, &b);
+        let backward = compat::diff(&b, &a);
+        prop_assert_eq!(forward.changes.len(), backward.changes.len());
+        for c in &forward.changes {
+            // The backward report names things by A's names, except its removals (our additions).
+            let path = match c.kind {
+                ChangeKind::Added | ChangeKind::ValueAdded => c.path.clone(),
+                _ => c.old_path.clone().unwrap_or_else(|| c.path.clone()),
+            };
+            let twin = backward.changes.iter().find(|r| {
+                r.kind == c.kind.reversed() && r.path == path && r.rule == swapped_rule(c)
+            });
+            prop_assert!(twin.is_some(), "no reverse of {:?} in {:#?}", c, backward.changes);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Real pairs
+
+fn seed(name: &str) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seeds");
+    let entry = std::fs::read_dir(dir)
+        .expect("seeds folder")
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with(name))
+        .unwrap_or_else(|| panic!("seed {name} missing"));
+    std::fs::read_to_string(entry.path()).expect("seed readable")
+}
+
+/// Writes `reports/compat-NAME.md` and `.json` when QMPCHECK_WRITE_REPORTS is set.
+fn maybe_write_reports(name: &str, report: &CompatReport) {
+    if std::env::var_os("QMPCHECK_WRITE_REPORTS").is_none() {
+        return;
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/reports");
+    std::fs::create_dir_all(dir).expect("reports folder");
+    std::fs::write(format!("{dir}/compat-{name}.md"), render::markdown(report)).expect("write md");
+    std::fs::write(format!("{dir}/compat-{name}.json"), render::json(report)).expect("write json");
+}
+
+fn expect<'r>(report: &'r CompatReport, path: &str) -> &'r Change {
+    report.at(path).unwrap_or_else(|| {
+        let paths: Vec<&str> = report.changes.iter().map(|c| c.path.as_str()).collect();
+        panic!("no change at {path}; changes: {paths:#?}")
+    })
+}
