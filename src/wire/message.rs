@@ -107,23 +107,21 @@ pub struct QmpError {
 }
 
 impl Message {
-    /// Classifies a parsed server text by its shape.
+    /// Classifies a parsed server text by its shape (moving, never copying, its values).
     pub fn classify(value: Value) -> Message {
-        let typed = match &value {
-            Value::Object(map) => {
-                if map.contains_key("QMP") {
-                    greeting(map).map(Message::Greeting)
-                } else if map.contains_key("return") || map.contains_key("error") {
-                    reply(map).map(Message::Reply)
-                } else if map.contains_key("event") {
-                    event(map).map(Message::Event)
-                } else {
-                    None
-                }
+        let Value::Object(map) = value else { return Message::Unknown(value) };
+        if map.contains_key("QMP") {
+            match greeting(&map) {
+                Some(g) => Message::Greeting(g),
+                None => Message::Unknown(Value::Object(map)),
             }
-            _ => None,
-        };
-        typed.unwrap_or(Message::Unknown(value))
+        } else if map.contains_key("return") || map.contains_key("error") {
+            reply(map).map_or_else(|map| Message::Unknown(Value::Object(map)), Message::Reply)
+        } else if map.contains_key("event") {
+            event(map).map_or_else(|map| Message::Unknown(Value::Object(map)), Message::Event)
+        } else {
+            Message::Unknown(Value::Object(map))
+        }
     }
 
     /// A short name of the variant, for error messages and logs.
@@ -204,39 +202,46 @@ fn greeting(map: &Map<String, Value>) -> Option<Greeting> {
     Some(Greeting { version, capabilities })
 }
 
-fn reply(map: &Map<String, Value>) -> Option<Reply> {
-    let id = map.get("id").cloned();
-    if let Some(value) = map.get("return") {
-        only_keys(map, &["return", "id"])?;
-        return Some(Reply::Return { value: value.clone(), id });
+/// A reply built from `map`, or `map` back when it does not have a reply's shape.
+fn reply(mut map: Map<String, Value>) -> Result<Reply, Map<String, Value>> {
+    if map.contains_key("return") {
+        if only_keys(&map, &["return", "id"]).is_none() {
+            return Err(map);
+        }
+        let id = map.remove("id");
+        let value = map.remove("return").unwrap_or(Value::Null);
+        return Ok(Reply::Return { value, id });
     }
+    let Some((class, desc)) = error_of(&map) else { return Err(map) };
+    Ok(Reply::Error { class, desc, id: map.remove("id") })
+}
+
+/// Class and desc of an `{"error": {"class", "desc"}, "id"?}` object.
+fn error_of(map: &Map<String, Value>) -> Option<(String, String)> {
     only_keys(map, &["error", "id"])?;
     let error = map.get("error")?.as_object()?;
     only_keys(error, &["class", "desc"])?;
-    Some(Reply::Error {
-        class: error.get("class")?.as_str()?.to_string(),
-        desc: error.get("desc")?.as_str()?.to_string(),
-        id,
-    })
+    Some((error.get("class")?.as_str()?.to_string(), error.get("desc")?.as_str()?.to_string()))
 }
 
-fn event(map: &Map<String, Value>) -> Option<Event> {
+/// An event built from `map`, or `map` back when it does not have an event's shape.
+fn event(mut map: Map<String, Value>) -> Result<Event, Map<String, Value>> {
+    let Some((name, timestamp)) = event_head(&map) else { return Err(map) };
+    let data = map.remove("data");
+    Ok(Event { event: name, data, timestamp })
+}
+
+/// Name and timestamp of an event object whose keys and `data` have the right shape.
+fn event_head(map: &Map<String, Value>) -> Option<(String, Timestamp)> {
     only_keys(map, &["event", "data", "timestamp"])?;
-    let data = match map.get("data") {
-        Some(d @ Value::Object(_)) => Some(d.clone()),
-        Some(_) => return None,
-        None => None,
-    };
+    if map.get("data").is_some_and(|d| !d.is_object()) {
+        return None;
+    }
     let ts = map.get("timestamp")?.as_object()?;
     only_keys(ts, &["seconds", "microseconds"])?;
-    Some(Event {
-        event: map.get("event")?.as_str()?.to_string(),
-        data,
-        timestamp: Timestamp {
-            seconds: ts.get("seconds")?.as_i64()?,
-            microseconds: ts.get("microseconds")?.as_i64()?,
-        },
-    })
+    let timestamp =
+        Timestamp { seconds: ts.get("seconds")?.as_i64()?, microseconds: ts.get("microseconds")?.as_i64()? };
+    Some((map.get("event")?.as_str()?.to_string(), timestamp))
 }
 
 #[cfg(test)]
