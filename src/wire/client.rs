@@ -173,11 +173,17 @@ pub struct Client {
     events: VecDeque<Event>,
     strays: Vec<Stray>,
     next_id: u64,
+    /// Events and strays not queued because their queue was full.
+    dropped: u64,
     /// Total bytes received on the connection.
     received_total: u64,
     /// The last bytes received (at most `TAIL` of them).
     tail: Vec<u8>,
 }
+
+/// Most events, and most strays, kept until taken (QEMU can answer one bad input with
+/// 100,000 id-less errors); past it they are counted in [`Client::dropped`].
+pub const MAX_QUEUED: usize = 100_000;
 
 /// How many trailing bytes error messages quote.
 const TAIL: usize = 64;
@@ -223,6 +229,7 @@ impl Client {
             events: VecDeque::new(),
             strays: Vec::new(),
             next_id: 1,
+            dropped: 0,
             received_total: 0,
             tail: Vec::new(),
         }
@@ -303,9 +310,15 @@ impl Client {
                 Ok(Incoming { message: Message::Reply(reply), .. }) if reply.id() == Some(&id) => {
                     return Ok(reply)
                 }
-                Ok(Incoming { message: Message::Event(event), .. }) => self.events.push_back(event),
-                Ok(other) => self.strays.push(Stray::Message(other)),
-                Err(e) => self.strays.push(Stray::Decode(e)),
+                Ok(Incoming { message: Message::Event(event), .. }) => {
+                    if self.events.len() < MAX_QUEUED {
+                        self.events.push_back(event);
+                    } else {
+                        self.dropped += 1;
+                    }
+                }
+                Ok(other) => self.push_stray(Stray::Message(other)),
+                Err(e) => self.push_stray(Stray::Decode(e)),
             }
         }
     }
@@ -340,6 +353,19 @@ impl Client {
     /// Everything else met while waiting for replies, oldest first; the queue is emptied.
     pub fn take_strays(&mut self) -> Vec<Stray> {
         std::mem::take(&mut self.strays)
+    }
+
+    /// How many events and strays were not queued because their queue held [`MAX_QUEUED`].
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    fn push_stray(&mut self, stray: Stray) {
+        if self.strays.len() < MAX_QUEUED {
+            self.strays.push(stray);
+        } else {
+            self.dropped += 1;
+        }
     }
 
     /// Shuts the connection down in both directions.

@@ -181,7 +181,10 @@ impl Decoder {
         while self.scanned < self.buf.len() {
             let i = self.scanned;
             let byte = self.buf.get(i).copied().unwrap_or(b' ');
-            match self.step(byte) {
+            if self.scan == Scan::Idle {
+                self.text_offset = self.base + i as u64;
+            }
+            match step(&mut self.scan, byte) {
                 Step::Skip => {
                     self.scanned += 1;
                     if !self.discarding {
@@ -220,65 +223,6 @@ impl Decoder {
     }
 
     /// Advances the scanner over one byte.
-    fn step(&mut self, byte: u8) -> Step {
-        match &mut self.scan {
-            Scan::Idle => match byte {
-                b' ' | b'\t' | b'\r' | b'\n' => Step::Skip,
-                _ => {
-                    self.text_offset = self.base + self.scanned as u64;
-                    self.scan = match byte {
-                        b'{' | b'[' => Scan::Container { depth: 1, in_string: false, escaped: false },
-                        b'"' => Scan::TopString { escaped: false },
-                        // A stray closer or separator is a one-byte (invalid) text.
-                        b'}' | b']' | b',' | b':' => return Step::EndIncluding,
-                        _ => Scan::Scalar,
-                    };
-                    Step::Continue
-                }
-            },
-            Scan::Container { depth, in_string, escaped } => {
-                if *in_string {
-                    if *escaped {
-                        *escaped = false;
-                    } else if byte == b'\\' {
-                        *escaped = true;
-                    } else if byte == b'"' {
-                        *in_string = false;
-                    }
-                    return Step::Continue;
-                }
-                match byte {
-                    b'"' => *in_string = true,
-                    b'{' | b'[' => *depth += 1,
-                    b'}' | b']' => {
-                        *depth -= 1;
-                        if *depth == 0 {
-                            return Step::EndIncluding;
-                        }
-                    }
-                    _ => {}
-                }
-                Step::Continue
-            }
-            Scan::TopString { escaped } => {
-                if *escaped {
-                    *escaped = false;
-                } else if byte == b'\\' {
-                    *escaped = true;
-                } else if byte == b'"' {
-                    return Step::EndIncluding;
-                }
-                Step::Continue
-            }
-            Scan::Scalar => match byte {
-                b' ' | b'\t' | b'\r' | b'\n' | b'{' | b'}' | b'[' | b']' | b',' | b':' | b'"' => {
-                    Step::EndBefore
-                }
-                _ => Step::Continue,
-            },
-        }
-    }
-
     /// Reports a limit the current text just crossed, and starts dropping its bytes.
     fn check_limits(&mut self) -> Option<DecodeError> {
         if self.discarding {
@@ -344,6 +288,63 @@ impl Decoder {
     }
 }
 
+/// Advances the scanner state over one byte.
+fn step(scan: &mut Scan, byte: u8) -> Step {
+    match scan {
+        Scan::Idle => match byte {
+            b' ' | b'\t' | b'\r' | b'\n' => Step::Skip,
+            _ => {
+                *scan = match byte {
+                    b'{' | b'[' => Scan::Container { depth: 1, in_string: false, escaped: false },
+                    b'"' => Scan::TopString { escaped: false },
+                    // A stray closer or separator is a one-byte (invalid) text.
+                    b'}' | b']' | b',' | b':' => return Step::EndIncluding,
+                    _ => Scan::Scalar,
+                };
+                Step::Continue
+            }
+        },
+        Scan::Container { depth, in_string, escaped } => {
+            if *in_string {
+                if *escaped {
+                    *escaped = false;
+                } else if byte == b'\\' {
+                    *escaped = true;
+                } else if byte == b'"' {
+                    *in_string = false;
+                }
+                return Step::Continue;
+            }
+            match byte {
+                b'"' => *in_string = true,
+                b'{' | b'[' => *depth += 1,
+                b'}' | b']' => {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        return Step::EndIncluding;
+                    }
+                }
+                _ => {}
+            }
+            Step::Continue
+        }
+        Scan::TopString { escaped } => {
+            if *escaped {
+                *escaped = false;
+            } else if byte == b'\\' {
+                *escaped = true;
+            } else if byte == b'"' {
+                return Step::EndIncluding;
+            }
+            Step::Continue
+        }
+        Scan::Scalar => match byte {
+            b' ' | b'\t' | b'\r' | b'\n' | b'{' | b'}' | b'[' | b']' | b',' | b':' | b'"' => Step::EndBefore,
+            _ => Step::Continue,
+        },
+    }
+}
+
 /// Parses one JSON text with no recursion limit (the stack grows on the heap as needed).
 pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -385,21 +386,16 @@ pub fn escaped_tail(bytes: &[u8], max: usize) -> String {
 /// JSON there; `None` when no value ends before the slice does. Used to find where the items
 /// of an already parsed document start, for source positions.
 pub fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut decoder = Decoder::new(DecoderConfig { max_text: usize::MAX, max_depth: usize::MAX });
-    decoder.feed(bytes.get(start..)?);
-    let mut i = 0usize;
-    while i < decoder.buf.len() {
-        let byte = decoder.buf.get(i).copied()?;
-        match decoder.step(byte) {
+    let mut scan = Scan::Idle;
+    for (i, &byte) in bytes.get(start..)?.iter().enumerate() {
+        match step(&mut scan, byte) {
             Step::Skip => return None,
             Step::Continue => {}
             Step::EndIncluding => return Some(start + i + 1),
             Step::EndBefore => return Some(start + i),
         }
-        decoder.scanned += 1;
-        i += 1;
     }
-    (decoder.scan == Scan::Scalar).then_some(bytes.len())
+    (scan == Scan::Scalar).then_some(bytes.len())
 }
 
 #[cfg(test)]
