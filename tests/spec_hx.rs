@@ -308,3 +308,96 @@ fn damaged_input_gives_diagnostics_not_panics() {
         ["bad@new:3: args_type item 'b' of 'q' has no ':'"]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// source::load: the .hx sides and load errors
+
+mod load {
+    use qmpcheck::source::{load, LoadError};
+    use qmpcheck::spec::{Source, SourceKind};
+
+    const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seeds/002_93f31401e52ab94f.txt");
+
+    #[test]
+    fn old_and_new_sides_of_an_hx_diff() {
+        let old = load(&format!("{SEED}@old"), None).expect("old side loads");
+        let new = load(&format!("{SEED}@new"), None).expect("new side loads");
+        let plain = load(SEED, None).expect("plain path loads");
+        assert!(old.commands.contains_key("blockdev-remove-medium"));
+        assert!(!old.commands.contains_key("blockdev-mirror"));
+        assert_eq!(new.commands.len(), 4);
+        assert_eq!(new.commands["blockdev-mirror"].sources[0], Source::new(format!("{SEED}@new"), 17));
+        assert_eq!(
+            old.commands["blockdev-remove-medium"].sources[0],
+            Source::new(format!("{SEED}@old"), 189)
+        );
+        // Plain PATH is the new side, labelled as given.
+        assert_eq!(plain.commands.keys().collect::<Vec<_>>(), new.commands.keys().collect::<Vec<_>>());
+        assert_eq!(plain.commands["blockdev-mirror"].sources[0], Source::new(SEED, 17));
+        assert_eq!(plain.kind, Some(SourceKind::Hx));
+    }
+
+    fn scratch(name: &str, bytes: &[u8]) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        (dir, path.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn errors_name_the_path_and_why() {
+        let err = load("/nonexistent/x.json", None).expect_err("missing");
+        assert!(matches!(&err, LoadError::NotFound { path } if path == "/nonexistent/x.json"));
+        assert_eq!(err.to_string(), "/nonexistent/x.json: no such file or folder");
+
+        let (_dir, path) = scratch("bad.txt", b"SQMP\nok\xff\n");
+        let err = load(&path, None).expect_err("not utf-8");
+        assert!(matches!(err, LoadError::NotUtf8 { offset: 7, .. }), "{err:?}");
+        assert_eq!(err.to_string(), format!("{path}: not UTF-8 text (invalid byte at offset 7)"));
+
+        let (_dir, path) = scratch("prose.txt", b"nothing to see here\n");
+        let err = load(&path, None).expect_err("unknown kind");
+        assert_eq!(
+            err.to_string(),
+            format!("{path}: cannot tell what kind of document this is (use --kind)")
+        );
+
+        let (_dir, path) = scratch("l.txt", b"x\n-\n- \"a\": thing (json-int)\n");
+        let err = load(&format!("{path}@old"), None).expect_err("side of legacy");
+        assert_eq!(
+            err.to_string(),
+            format!("{path}: '@old' selects a side of an .hx diff, but this is a legacy document")
+        );
+
+        for arg in
+            ["builtin", "qemu:/usr/bin/qemu-system-x86_64", "storage-daemon:/usr/bin/qemu-storage-daemon"]
+        {
+            assert!(matches!(load(arg, None), Err(LoadError::Unsupported { .. })), "{arg}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = load(&dir.path().to_string_lossy(), None).expect_err("empty folder");
+        assert!(matches!(err, LoadError::EmptyFolder { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn kind_override_and_folder_of_hx_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hx = "SQMP\nstop\n----\n\nStop the VM.\n\nEQMP\n";
+        std::fs::write(dir.path().join("a.hx"), hx).expect("write");
+        std::fs::write(dir.path().join("b.hx"), hx.replace("stop\n----", "cont\n----")).expect("write");
+        std::fs::write(dir.path().join("notes"), "words only\n").expect("write");
+        let folder = dir.path().to_string_lossy().into_owned();
+        let spec = load(&folder, None).expect("folder loads");
+        assert_eq!(spec.commands.keys().collect::<Vec<_>>(), ["cont", "stop"]);
+        assert_eq!(spec.commands["stop"].sources, vec![Source::new(format!("{folder}/a.hx"), 2)]);
+        assert_eq!(spec.diagnostics.len(), 1, "{:?}", spec.diagnostics);
+        assert_eq!(spec.diagnostics[0].source, Source::new(format!("{folder}/notes"), 0));
+        // --kind hx on a file detection calls legacy.
+        let path = dir.path().join("l.txt");
+        std::fs::write(&path, hx.replace("SQMP\n", "").replace("EQMP\n", "- \"a\": x (json-int)\n"))
+            .expect("write");
+        let spec = load(&path.to_string_lossy(), Some(SourceKind::Hx)).expect("override");
+        assert_eq!(spec.kind, Some(SourceKind::Hx));
+        assert_eq!(spec.commands.keys().collect::<Vec<_>>(), ["stop"]);
+    }
+}
