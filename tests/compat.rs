@@ -546,3 +546,135 @@ fn expect<'r>(report: &'r CompatReport, path: &str) -> &'r Change {
         panic!("no change at {path}; changes: {paths:#?}")
     })
 }
+
+// ---------------------------------------------------------------------------------------
+// QEMU 7.2 → 10.0.2, recorded introspection (`qmpcheck record`) committed under corpus/
+
+fn corpus(path: &str) -> (String, String) {
+    let full = format!("{}/corpus/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&full)
+        .unwrap_or_else(|e| panic!("recording {full} missing ({e}); record it with `qmpcheck record`"));
+    (text, format!("corpus/{path}"))
+}
+
+/// Names of every `meta-type` entity in a recording's `query-qmp-schema`, read directly
+/// from the JSON (independently of the introspection parser).
+fn raw_names(text: &str, meta: &str) -> BTreeSet<String> {
+    let doc: serde_json::Value = serde_json::from_str(text).expect("recording is JSON");
+    doc["query-qmp-schema"]
+        .as_array()
+        .expect("query-qmp-schema is an array")
+        .iter()
+        .filter(|e| e["meta-type"] == meta)
+        .filter_map(|e| e["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn subjects_with(
+    report: &CompatReport,
+    kind: ChangeKind,
+    subject_kind: compat::SubjectKind,
+) -> BTreeSet<String> {
+    report
+        .changes
+        .iter()
+        .filter(|c| c.kind == kind && c.subject_kind == subject_kind && c.path == c.subject)
+        .map(|c| c.subject.clone())
+        .collect()
+}
+
+fn qemu_72_to_100() -> (CompatReport, String, String) {
+    let (old_text, old_file) = corpus("qemu-7.2/qemu-system-x86_64.json");
+    let (new_text, new_file) = corpus("qemu-10.0/qemu-system-x86_64.json");
+    let old = qmpcheck::spec::introspect::parse(&old_text, &old_file);
+    let new = qmpcheck::spec::introspect::parse(&new_text, &new_file);
+    (compat::diff(&old, &new), old_text, new_text)
+}
+
+#[test]
+fn qemu_72_to_100_added_and_removed_equal_the_raw_set_difference() {
+    let (report, old_text, new_text) = qemu_72_to_100();
+    maybe_write_reports("qemu-7.2-to-10.0", &report);
+    for (meta, kind) in [("command", compat::SubjectKind::Command), ("event", compat::SubjectKind::Event)] {
+        let (old, new) = (raw_names(&old_text, meta), raw_names(&new_text, meta));
+        let removed: BTreeSet<String> = old.difference(&new).cloned().collect();
+        let added: BTreeSet<String> = new.difference(&old).cloned().collect();
+        assert_eq!(subjects_with(&report, ChangeKind::Removed, kind), removed, "removed {meta}s");
+        assert_eq!(subjects_with(&report, ChangeKind::Added, kind), added, "added {meta}s");
+        assert!(
+            !report.changes.iter().any(|c| c.kind == ChangeKind::Renamed && c.subject_kind == kind),
+            "no {meta} rename between 7.2 and 10.0"
+        );
+    }
+    // Sizes checked by hand against the recordings (216 → 233 commands, 52 → 55 events).
+    assert_eq!(raw_names(&old_text, "command").len(), 216);
+    assert_eq!(raw_names(&new_text, "command").len(), 233);
+    assert_eq!(subjects_with(&report, ChangeKind::Removed, compat::SubjectKind::Command).len(), 2);
+    assert_eq!(subjects_with(&report, ChangeKind::Added, compat::SubjectKind::Command).len(), 19);
+}
+
+#[test]
+fn qemu_72_to_100_argument_level_findings_checked_by_hand() {
+    let (report, _, _) = qemu_72_to_100();
+    let check = |path: &str, rule: Rule, severity: Severity, kind: ChangeKind, gates: bool| {
+        let c = expect(&report, path);
+        assert_eq!((c.rule, c.severity, c.kind, c.gates), (rule, severity, kind, gates), "{path}: {c:#?}");
+    };
+    // migrate: blk and inc (block migration) removed, uri became optional (channels added).
+    check("migrate.arguments.blk", Rule::K3, Severity::Breaking, ChangeKind::Removed, true);
+    check("migrate.arguments.inc", Rule::K3, Severity::Breaking, ChangeKind::Removed, true);
+    check("migrate.arguments.uri", Rule::K2, Severity::Compatible, ChangeKind::NowOptional, true);
+    check("migrate.arguments.channels", Rule::K2, Severity::Compatible, ChangeKind::Added, true);
+    // query-status lost `singlestep`.
+    check("query-status.return.singlestep", Rule::K4, Severity::Breaking, ChangeKind::Removed, true);
+    // block-stream gained optional backing-mask-protocol.
+    check(
+        "block-stream.arguments.backing-mask-protocol",
+        Rule::K2,
+        Severity::Compatible,
+        ChangeKind::Added,
+        true,
+    );
+    // ChardevBackendKind lost 'console' (input, through the backend union's tag).
+    check(
+        "chardev-add.arguments.backend.type=console",
+        Rule::K6,
+        Severity::Breaking,
+        ChangeKind::ValueRemoved,
+        true,
+    );
+    // MigrationStatus gained a value readers of the MIGRATION event may not know.
+    check(
+        "MIGRATION.data.status=postcopy-recover-setup",
+        Rule::K6,
+        Severity::Warning,
+        ChangeKind::ValueAdded,
+        true,
+    );
+    // BlockdevDriver 'gluster' gained the deprecated feature.
+    check("blockdev-add.arguments.driver=gluster", Rule::K8, Severity::Warning, ChangeKind::Deprecated, true);
+    // An unstable output member: reported, never gates.
+    check(
+        "query-migrate-parameters.return.x-vcpu-dirty-limit-period",
+        Rule::K4,
+        Severity::Compatible,
+        ChangeKind::Added,
+        false,
+    );
+    // Removed unstable command, removed deprecated event.
+    check("x-query-profile", Rule::K1, Severity::Breaking, ChangeKind::Removed, false);
+    check("MEM_UNPLUG_ERROR", Rule::K1, Severity::Breaking, ChangeKind::Removed, true);
+    assert!(expect(&report, "MEM_UNPLUG_ERROR").message.contains("(it was deprecated)"));
+    // A recursive output type (BlockStats.parent/backing) is walked once per subject.
+    check(
+        "query-blockstats.return[].stats.zone_append_bytes",
+        Rule::K4,
+        Severity::Compatible,
+        ChangeKind::Added,
+        true,
+    );
+    assert_eq!(report.for_subject("query-blockstats").count(), 12);
+    let s = report.summary();
+    assert_eq!((s.breaking, s.warning, s.compatible, s.info, s.ungated), (54, 31, 180, 0, 14));
+    assert!(report.trips(FailOn::Breaking));
+}

@@ -160,9 +160,12 @@ fn whole_subjects(
     let _ = writeln!(out, "| name | severity | {side} | note |");
     let _ = writeln!(out, "|---|---|---|---|");
     for c in changes {
-        let note = match c.message.split_once(": ") {
-            Some((_, rest)) => rest,
-            None => c.message.as_str(),
+        // Additions need no action: only their stability is worth a note. Removals keep
+        // their message (what fails, whether it was deprecated).
+        let note = match c.kind {
+            ChangeKind::Added if c.gates => "",
+            ChangeKind::Added => "unstable: no compatibility promise",
+            _ => c.message.as_str(),
         };
         let _ = writeln!(
             out,
