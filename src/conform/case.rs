@@ -203,7 +203,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Case>, CaseLoadError> {
         .map_err(io)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .filter(|p| p.file_name().is_none_or(|n| n != "skip.toml"))
+        .filter(|p| p.file_name().map_or(true, |n| n != "skip.toml"))
         .collect();
     files.sort();
     let mut cases = Vec::new();

@@ -6,14 +6,18 @@
 //! - [`skip`]: the skip list of commands the generated check never calls.
 //! - [`result`]: the result stream every reporter reads.
 //! - [`shard`]: the `K/N` partition.
+//! - [`exec`]: one case on one connection; [`run`]: the runner ([`run::run`]).
 
 pub mod case;
+pub mod exec;
 pub mod result;
 pub mod rule;
+pub mod run;
 pub mod shard;
 pub mod skip;
 
 pub use case::{Case, CaseLoadError, CaseProblem, Step};
 pub use result::{CaseResult, ConformRun, Counts, Evidence, Outcome, ResultKind, Shard, TargetInfo};
 pub use rule::Rule;
+pub use run::{run, ConformError, ConformOptions, TargetSpec};
 pub use skip::SkipList;
