@@ -274,3 +274,34 @@ fn identical_types_are_shared_and_collisions_rewrite_references() {
     assert_eq!(merged.types["0"].kind, TypeKind::Builtin { builtin: Builtin::Int });
     assert_eq!(merged.unresolved(), vec![]);
 }
+
+fn seed(name: &str) -> String {
+    let path = format!("{}/../shared/seeds/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Seed 001 (qmp-commands.txt ~2.6/2.7) given first, so it outranks seed 000 (~2.8) of the
+/// same kind. Both drifts below were checked by hand: 000 line 200 documents `base-node`
+/// "(Since 2.8)", absent from 001's block-stream (heading at 001 line 475); 000 lost the lines
+/// 181-184 holding block_resize's `- "size"`, which 001 has at line 471.
+#[test]
+fn seed_001_with_seed_000_reports_drift() {
+    let s1 = qmpcheck::spec::legacy::parse(&seed("001_c6909e2e14ac2656.txt"), "001");
+    let s0 = qmpcheck::spec::legacy::parse(&seed("000_6c43ee94cdfc87ea.txt"), "000");
+    let both: Vec<String> = s1.commands.keys().filter(|k| s0.commands.contains_key(*k)).cloned().collect();
+    let merged = merge(vec![s1, s0]);
+    let found = drift(&merged);
+    for expected in [
+        "000:200: argument 'base-node' of 'block-stream' documented in 000 but absent from 001:475",
+        "000:175: argument 'size' of 'block_resize' missing in 000 (present in 001:471)",
+    ] {
+        assert!(found.contains(&expected.to_string()), "{expected} not in {found:#?}");
+    }
+    // Drift is only ever about items both documents have, and always located in the lower one.
+    for d in merged.diagnostics.iter().filter(|d| d.kind == DiagnosticKind::Drift) {
+        assert_eq!(d.source.file, "000", "{d}");
+        assert!(both.iter().any(|c| d.message.contains(&format!("'{c}'"))), "{d}");
+    }
+    let resize = &merged.commands["block_resize"];
+    assert_eq!(resize.sources.iter().map(|s| s.file.as_str()).collect::<Vec<_>>(), ["001", "000"]);
+}
