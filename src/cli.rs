@@ -12,6 +12,8 @@ use crate::check::examples::check_examples_report;
 use crate::check::schema::{SchemaOptions, SchemaSet};
 use crate::source;
 use crate::spec::{self, DiagnosticKind, SourceKind, Spec};
+use crate::target::record::record;
+use crate::target::Binary;
 
 /// Conformance, fuzz and compatibility testing for QMP.
 #[derive(Debug, Parser)]
@@ -66,6 +68,16 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Launch real QEMU and save its greeting, query-version, query-qmp-schema,
+    /// query-commands and query-events replies as a transcript (a SOURCE for `spec`).
+    Record {
+        /// `qemu:BINARY` or `storage-daemon:BINARY`.
+        #[arg(long)]
+        target: String,
+        /// The transcript file to write (pretty-printed JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -92,6 +104,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Spec { sources, kind, format, drift } => run_spec(&sources, kind, format, drift),
         Command::Schema { sources, kind, out, strict } => run_schema(&sources, kind, &out, strict),
+        Command::Record { target, out } => run_record(&target, &out),
     }
 }
 
@@ -171,6 +184,39 @@ fn run_schema(
         examples.passed,
         examples.failed(),
         examples.skipped
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `qemu:BINARY` / `storage-daemon:BINARY`.
+fn parse_binary_target(arg: &str) -> Result<(Binary, PathBuf), String> {
+    if let Some(path) = arg.strip_prefix("qemu:") {
+        Ok((Binary::SystemX86, PathBuf::from(path)))
+    } else if let Some(path) = arg.strip_prefix("storage-daemon:") {
+        Ok((Binary::StorageDaemon, PathBuf::from(path)))
+    } else {
+        Err(format!("--target {arg}: expected qemu:BINARY or storage-daemon:BINARY"))
+    }
+}
+
+fn run_record(target: &str, out: &Path) -> Result<ExitCode, String> {
+    let (kind, path) = parse_binary_target(target)?;
+    let transcript = record(kind, &path).map_err(|e| format!("{target}: {e}"))?;
+    let mut text = serde_json::to_string_pretty(&transcript).map_err(|e| e.to_string())?;
+    text.push('\n');
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    let model = spec::introspect::parse(
+        &std::fs::read_to_string(out).map_err(|e| e.to_string())?,
+        &out.display().to_string(),
+    );
+    println!(
+        "recorded {target} into {}: {} commands, {} events",
+        out.display(),
+        model.commands.len(),
+        model.events.len()
     );
     Ok(ExitCode::SUCCESS)
 }
