@@ -5,6 +5,7 @@
 //! - [`record`]: a transcript of the greeting and introspection queries.
 
 pub mod qemu;
+pub mod emulator;
 pub mod record;
 
 pub use qemu::{find_binary, introspect, Binary, Exit, Qemu, Target, TargetError};
