@@ -401,3 +401,34 @@ mod load {
         assert_eq!(spec.commands.keys().collect::<Vec<_>>(), ["stop"]);
     }
 }
+
+/// The same attribution against the legacy parse of seed 001 (qmp-commands.txt ~2.6/2.7),
+/// whose drive-mirror, query-blockstats, query-cpus and ringbuf-write tables the fragments
+/// come from (checked by hand: 001 lines 824, 1452, 1633).
+#[test]
+fn fragments_are_named_by_seed_001() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seeds/001_c6909e2e14ac2656.txt");
+    let reference = qmpcheck::spec::legacy::parse(&std::fs::read_to_string(path).expect("seed 001"), "001");
+    let mut sides = seed002();
+    hx::attribute(&mut sides, &reference);
+    assert_eq!((sides.old_fragments.len(), sides.new_fragments.len()), (0, 0));
+    assert_eq!(
+        names(&sides.new),
+        [
+            "blockdev-mirror",
+            "change-backing-file",
+            "drive-mirror",
+            "query-blockstats",
+            "query-cpus",
+            "ringbuf-write",
+            "x-blockdev-insert-medium",
+            "x-blockdev-remove-medium"
+        ]
+    );
+    let buf = |spec: &Spec| args(spec, "drive-mirror")[2].clone();
+    assert_eq!(buf(&sides.old), ("buf_size".to_string(), "int".to_string(), true));
+    assert_eq!(buf(&sides.new), ("buf-size".to_string(), "int".to_string(), true));
+    assert_eq!(return_names(&sides.new, "query-cpus"), ["current", "halted", "qom_path", "arch"]);
+    assert_eq!(return_names(&sides.old, "query-blockstats").len(), 2);
+    assert_eq!(return_names(&sides.new, "query-blockstats").len(), 17);
+}
