@@ -379,6 +379,32 @@ mod load {
         assert!(matches!(err, LoadError::EmptyFolder { .. }), "{err:?}");
     }
 
+    /// A QAPI folder: `qapi-schema.json` is the root; `sub/a.json` includes `b.json`, which
+    /// QEMU resolves relative to the including file (`sub/b.json`).
+    #[test]
+    fn qapi_folder_resolves_includes_relative_to_the_includer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+        write(
+            "qapi-schema.json",
+            "{ 'include': 'sub/a.json' }\n{ 'command': 'top', 'data': { 'x': 'A' } }\n",
+        );
+        write("sub/a.json", "{ 'include': 'b.json' }\n{ 'struct': 'A', 'data': { 'b': 'B' } }\n");
+        write("sub/b.json", "{ 'enum': 'B', 'data': [ 'one' ] }\n");
+        write("other.json", "{ 'command': 'not-included' }\n");
+        let folder = dir.path().to_string_lossy().into_owned();
+        let spec = load(&folder, None).expect("folder loads");
+        assert_eq!(spec.commands.keys().collect::<Vec<_>>(), ["top"]);
+        assert_eq!(spec.types["B"].sources[0].file, format!("{folder}/sub/b.json"));
+        assert_eq!(spec.types["A"].sources[0].file, format!("{folder}/sub/a.json"));
+        assert_eq!(spec.unresolved(), vec![]);
+        // Without a root, every *.json is read.
+        std::fs::remove_file(dir.path().join("qapi-schema.json")).expect("rm");
+        let spec = load(&folder, None).expect("folder loads");
+        assert_eq!(spec.commands.keys().collect::<Vec<_>>(), ["not-included"]);
+    }
+
     #[test]
     fn kind_override_and_folder_of_hx_files() {
         let dir = tempfile::tempdir().expect("tempdir");
