@@ -392,6 +392,9 @@ fn renderers_carry_every_change() {
 /// A member as generated: name index, type choice, optional.
 type GenMember = (usize, u8, bool);
 
+/// A command as generated: name index, arguments, return members (if any), deprecated.
+type GenCommand = (usize, Vec<GenMember>, Option<Vec<GenMember>>, bool);
+
 const MEMBER_NAMES: [&str; 6] = ["alpha", "buf_size", "buf-size", "x-beta", "beta", "gamma"];
 const ENUM_VALUES: [&str; 4] = ["on", "off", "x-auto", "auto"];
 const COMMAND_NAMES: [&str; 5] = ["query-a", "do_b", "do-b", "x-do-b", "eject"];
@@ -401,7 +404,7 @@ const EVENT_NAMES: [&str; 3] = ["STOP", "RESUME", "X_STOP"];
 /// salt for the (masked) type names so name-independence is exercised.
 #[derive(Debug, Clone)]
 struct GenModel {
-    commands: Vec<(usize, Vec<GenMember>, Option<Vec<GenMember>>, bool)>,
+    commands: Vec<GenCommand>,
     events: Vec<(usize, Vec<GenMember>)>,
     enum_values: Vec<usize>,
 }
@@ -673,8 +676,99 @@ fn qemu_72_to_100_argument_level_findings_checked_by_hand() {
         ChangeKind::Added,
         true,
     );
-    assert_eq!(report.for_subject("query-blockstats").count(), 12);
+    assert_eq!(report.for_subject("query-blockstats").len(), 12);
     let s = report.summary();
     assert_eq!((s.breaking, s.warning, s.compatible, s.info, s.ungated), (54, 31, 180, 0, 14));
+    assert!(report.trips(FailOn::Breaking));
+}
+
+// ---------------------------------------------------------------------------------------
+// Seed 002: the two sides of a diff of qmp-commands.hx
+
+/// Seed 002's sides, with prose fragments the hunks cut off from their headings named
+/// after seed 001's commands (the same era of qmp-commands.txt).
+fn seed_002_report() -> CompatReport {
+    let mut sides = qmpcheck::spec::hx::parse(&seed("002_"), "seeds/002.txt");
+    let reference = qmpcheck::spec::legacy::parse(&seed("001_"), "seeds/001.txt");
+    qmpcheck::spec::hx::attribute(&mut sides, &reference);
+    compat::diff(&sides.old, &sides.new)
+}
+
+/// The one change of `subject` whose path ends with `.member`.
+fn member_change<'r>(report: &'r CompatReport, subject: &str, member: &str) -> &'r Change {
+    let suffix = format!(".{member}");
+    let found: Vec<&Change> =
+        report.for_subject(subject).into_iter().filter(|c| c.path.ends_with(&suffix)).collect();
+    assert_eq!(found.len(), 1, "{subject} …{suffix}: {found:#?}");
+    found[0]
+}
+
+#[test]
+fn seed_002_renames_additions_and_output_members() {
+    let report = seed_002_report();
+    maybe_write_reports("seed-002", &report);
+    for (old, new) in [
+        ("blockdev-remove-medium", "x-blockdev-remove-medium"),
+        ("blockdev-insert-medium", "x-blockdev-insert-medium"),
+    ] {
+        let c = expect(&report, new);
+        assert_eq!(
+            (c.rule, c.severity, c.kind, c.gates),
+            (Rule::K7, Severity::Breaking, ChangeKind::Renamed, true)
+        );
+        assert_eq!(c.old_path.as_deref(), Some(old));
+        assert!(
+            c.message.contains("names differ by an x- prefix; arguments and return otherwise unchanged"),
+            "{c:?}"
+        );
+        assert!(c.message.contains("unstable"), "{c:?}");
+        assert_eq!(report.for_subject(new).len(), 1, "nothing else changed in {new}");
+    }
+    // `.name = "x-blockdev-remove-medium"` is line 190 of the seed, the old name line 189.
+    let c = expect(&report, "x-blockdev-remove-medium");
+    assert_eq!(
+        (c.old.as_deref(), c.new.as_deref()),
+        (Some("seeds/002.txt@old:189"), Some("seeds/002.txt@new:190"))
+    );
+
+    let c = expect(&report, "drive-mirror.arguments.buf-size");
+    assert_eq!((c.rule, c.severity, c.kind), (Rule::K7, Severity::Breaking, ChangeKind::Renamed));
+    assert_eq!(c.old_path.as_deref(), Some("drive-mirror.arguments.buf_size"));
+    assert!(c.message.contains("same position 3, same type int, names differ by separator"), "{c:?}");
+    assert_eq!(
+        (c.old.as_deref(), c.new.as_deref()),
+        (Some("seeds/002.txt@old:10"), Some("seeds/002.txt@new:11"))
+    );
+
+    let c = expect(&report, "blockdev-mirror");
+    assert_eq!((c.rule, c.severity, c.kind), (Rule::K1, Severity::Compatible, ChangeKind::Added));
+    assert_eq!(c.new.as_deref(), Some("seeds/002.txt@new:17"));
+
+    for (subject, member) in [
+        ("query-blockstats", "account_invalid"),
+        ("query-blockstats", "account_failed"),
+        ("query-cpus", "arch"),
+    ] {
+        let c = member_change(&report, subject, member);
+        assert!(c.path.starts_with(&format!("{subject}.return[]")), "{c:?}");
+        assert_eq!(
+            (c.rule, c.severity, c.kind),
+            (Rule::K4, Severity::Compatible, ChangeKind::Added),
+            "{c:?}"
+        );
+    }
+    let subjects: BTreeSet<&str> = report.changes.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        BTreeSet::from([
+            "blockdev-mirror",
+            "drive-mirror",
+            "query-blockstats",
+            "query-cpus",
+            "x-blockdev-insert-medium",
+            "x-blockdev-remove-medium"
+        ])
+    );
+    assert_eq!(report.summary().breaking, 3);
     assert!(report.trips(FailOn::Breaking));
 }

@@ -246,9 +246,9 @@ impl CompatReport {
         }
     }
 
-    /// The changes whose path starts at `subject`.
-    pub fn for_subject<'a>(&'a self, subject: &'a str) -> impl Iterator<Item = &'a Change> + 'a {
-        self.changes.iter().filter(move |c| c.subject == subject)
+    /// The changes whose path starts at `subject` (a command or event name).
+    pub fn for_subject(&self, subject: &str) -> Vec<&Change> {
+        self.changes.iter().filter(|c| c.subject == subject).collect()
     }
 
     /// The change at exactly `path`, if there is one (the first, if several).
