@@ -458,3 +458,27 @@ fn fragments_are_named_by_seed_001() {
     assert_eq!(return_names(&sides.old, "query-blockstats").len(), 2);
     assert_eq!(return_names(&sides.new, "query-blockstats").len(), 17);
 }
+
+/// Every prefix and every suffix of seed 002 (cut at a line) parses without panicking, and
+/// every seed goes through the hx parser and detection (damaged input never panics).
+#[test]
+fn cut_anywhere_never_panics() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seeds/002_93f31401e52ab94f.txt");
+    let text = std::fs::read_to_string(path).expect("seed 002");
+    let lines: Vec<&str> = text.lines().collect();
+    for cut in 0..=lines.len() {
+        let _ = hx::parse(&lines[..cut].join("\n"), "p");
+        let _ = hx::parse(&lines[cut..].join("\n"), "s");
+    }
+    for seed in [
+        "000_6c43ee94cdfc87ea.txt",
+        "001_c6909e2e14ac2656.txt",
+        "003_3e9b81ae133ae229.txt",
+        "004_2c2e15d7dcde0b66.txt",
+    ] {
+        let path = format!("{}/../shared/seeds/{seed}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("seed");
+        let sides = hx::parse(&text, seed);
+        assert!(!sides.is_diff, "{seed}");
+    }
+}
