@@ -438,6 +438,12 @@ pub struct Command {
     /// QAPI `gen: false` (hand-written marshaller).
     #[serde(default)]
     pub no_gen: bool,
+    /// QAPI `allow-preconfig`: the command may run in the preconfig state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_preconfig: bool,
+    /// QAPI `success-response: false`: a successful run sends no reply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_success_response: bool,
     /// Features (`deprecated`, `unstable`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
@@ -465,6 +471,8 @@ impl Command {
             boxed: false,
             coroutine: false,
             no_gen: false,
+            allow_preconfig: false,
+            no_success_response: false,
             features: Vec::new(),
             condition: None,
             doc: None,
