@@ -583,6 +583,26 @@ fn flattened_synthetic_schema_reads_the_same() {
     assert_eq!(flat.diagnostics.len(), 2);
 }
 
+/// Pathological inputs (many comment markers, quotes, brackets, doc markers) stay linear.
+#[test]
+fn pathological_inputs_parse_quickly() {
+    let inputs = [
+        "# ".repeat(50_000),
+        format!("{{ 'struct': 'S', 'data': {{ {} }} }}", "# ' ".repeat(25_000)),
+        format!("{{ 'enum': 'E', 'data': [ {} ] }}", "# x ' ".repeat(20_000)),
+        "## ".repeat(40_000),
+        "{ 'struct': ".repeat(10_000),
+        "[".repeat(100_000),
+        "{ 'command': 'c', 'data': { 'a': 'int' } \n".repeat(5_000),
+    ];
+    let start = std::time::Instant::now();
+    for text in &inputs {
+        let spec = no_includes(text);
+        assert!(spec.commands.len() <= 1);
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "took {:?}", start.elapsed());
+}
+
 fn damaged_variants() -> impl Strategy<Value = (usize, Vec<(usize, u8)>)> {
     (0usize..80_000, proptest::collection::vec((0usize..80_000, any::<u8>()), 1..12))
 }

@@ -66,7 +66,7 @@ impl Tok {
 }
 
 /// At most 40 characters of `text`, for messages.
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     match text.char_indices().nth(40) {
         Some((i, _)) => format!("{}...", &text[..i]),
         None => text.to_string(),
@@ -357,7 +357,10 @@ impl<'a> Lexer<'a> {
         }
         let after_space = self.prev_char().is_some_and(char::is_whitespace);
         if self.depth == 0 {
-            return c == '#' && after_space && find_doc_marker(rest) == Some(0);
+            // Only a `##` word right here: searching further would make comments quadratic.
+            let marker_here =
+                rest.starts_with("##") && rest.as_bytes().get(2).map_or(true, u8::is_ascii_whitespace);
+            return c == '#' && after_space && marker_here;
         }
         match c {
             '}' | ']' => after_space,

@@ -2,7 +2,7 @@
 //! top-level loop that yields expressions, doc blocks and syntax errors, resynchronising
 //! at the next top-level expression after an error.
 
-use super::lexer::{Lexer, Pos, Tok, Token};
+use super::lexer::{shorten, Lexer, Pos, Tok, Token};
 
 /// Nesting deeper than this is reported, not followed (QEMU's schemas nest about 4 deep).
 const MAX_DEPTH: usize = 64;
@@ -44,7 +44,7 @@ impl Node {
     /// How a message names this value's kind.
     pub(crate) fn describe(&self) -> String {
         match &self.value {
-            Value::Str(s) => format!("string '{s}'"),
+            Value::Str(s) => format!("string '{}'", shorten(s)),
             Value::Bool(b) => format!("'{b}'"),
             Value::List(_) => "an array".into(),
             Value::Dict(_) => "an object".into(),
