@@ -772,3 +772,39 @@ fn seed_002_renames_additions_and_output_members() {
     assert_eq!(report.summary().breaking, 3);
     assert!(report.trips(FailOn::Breaking));
 }
+
+// ---------------------------------------------------------------------------------------
+// Seed 001 (qmp-commands.txt ~2.6/2.7) → seed 000 (~2.8)
+
+#[test]
+fn seed_001_to_000_findings_checked_by_reading_both_seeds() {
+    let old = qmpcheck::spec::legacy::parse(&seed("001_"), "seeds/001.txt");
+    let new = qmpcheck::spec::legacy::parse(&seed("000_"), "seeds/000.txt");
+    let report = compat::diff(&old, &new);
+    maybe_write_reports("seed-001-to-000", &report);
+
+    // block-stream: 001 (lines 475-497) documents job-id, device, base, backing-file, speed,
+    // on-error; 000 adds base-node "(json-string, optional) (Since 2.8)" at its line 200.
+    let stream = report.for_subject("block-stream");
+    assert_eq!(stream.len(), 1, "{stream:#?}");
+    let c = stream[0];
+    assert_eq!(c.path, "block-stream.arguments.base-node");
+    assert_eq!(
+        (c.rule, c.severity, c.kind, c.gates),
+        (Rule::K2, Severity::Compatible, ChangeKind::Added, true)
+    );
+    assert_eq!(c.new.as_deref(), Some("seeds/000.txt:200"));
+
+    // query-block's "drv" list: 001 line 1304 has "tftp", 000 lines 826-830 do not
+    // (QEMU 2.8 dropped the tftp protocol driver). Output, so nothing breaks.
+    let c = expect(&report, "query-block.return[].inserted.drv=tftp");
+    assert_eq!((c.rule, c.severity, c.kind), (Rule::K6, Severity::Compatible, ChangeKind::ValueRemoved));
+
+    // x-colo-lost-heartbeat (000 line 149) is new and unstable: reported, never gates.
+    let c = expect(&report, "x-colo-lost-heartbeat");
+    assert_eq!(
+        (c.rule, c.severity, c.kind, c.gates),
+        (Rule::K1, Severity::Compatible, ChangeKind::Added, false)
+    );
+    assert_eq!(c.new.as_deref(), Some("seeds/000.txt:149"));
+}

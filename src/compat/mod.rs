@@ -215,6 +215,12 @@ pub struct CompatReport {
     pub old_label: String,
     /// A label for NEW.
     pub new_label: String,
+    /// How many diagnostics reading OLD produced (damaged sources make spurious changes).
+    #[serde(default)]
+    pub old_diagnostics: usize,
+    /// How many diagnostics reading NEW produced.
+    #[serde(default)]
+    pub new_diagnostics: usize,
     /// The changes.
     pub changes: Vec<Change>,
 }
@@ -272,7 +278,13 @@ pub fn diff(old: &Spec, new: &Spec) -> CompatReport {
     for pair in &event_pairs {
         walker.event(pair.old.map(|n| &old.events[n]), pair.new.map(|n| &new.events[n]));
     }
-    CompatReport { old_label: label(old), new_label: label(new), changes: walker.into_changes() }
+    CompatReport {
+        old_label: label(old),
+        new_label: label(new),
+        old_diagnostics: old.diagnostics.len(),
+        new_diagnostics: new.diagnostics.len(),
+        changes: walker.into_changes(),
+    }
 }
 
 /// Whether a model's integers are all spelled `int` whatever their width: introspection

@@ -35,12 +35,16 @@ pub fn json(report: &CompatReport) -> String {
         summary: Summary,
         old_label: &'a str,
         new_label: &'a str,
+        old_diagnostics: usize,
+        new_diagnostics: usize,
         changes: &'a [Change],
     }
     let doc = Doc {
         summary: report.summary(),
         old_label: &report.old_label,
         new_label: &report.new_label,
+        old_diagnostics: report.old_diagnostics,
+        new_diagnostics: report.new_diagnostics,
         changes: &report.changes,
     };
     // Serializing plain structs of strings and numbers cannot fail.
@@ -55,6 +59,7 @@ pub fn markdown(report: &CompatReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# QMP compatibility: `{}` → `{}`\n", report.old_label, report.new_label);
     summary_table(&mut out, report);
+    caveat(&mut out, report);
     at_a_glance(&mut out, report);
     for kind in [SubjectKind::Command, SubjectKind::Event] {
         subjects(&mut out, report, kind);
@@ -82,6 +87,21 @@ fn summary_table(out: &mut String, report: &CompatReport) {
          array element, `{{tag=value}}` a union branch, `<json-type>` an alternate's branch, \
          `=value` an enum value. Changes to unstable items (`x-` names, `unstable` feature) are \
          listed but never gate (K8).\n"
+    );
+}
+
+/// Damaged or partial sources make items look removed or untyped: say so up front.
+fn caveat(out: &mut String, report: &CompatReport) {
+    let (o, n) = (report.old_diagnostics, report.new_diagnostics);
+    if o + n == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "> Reading the sources produced {o} diagnostic(s) for OLD and {n} for NEW (`qmpcheck spec` \
+         lists them). Where a source is damaged or partial, a command or member may look \
+         removed or its type unresolved although only the document lost it: check such \
+         findings against the source lines given.\n"
     );
 }
 

@@ -177,6 +177,7 @@ fn describe(spec: &Spec, ty: Option<&TypeRef>, depth: usize) -> String {
                 alts.iter().map(|a| json_kind(&shape(spec, Some(&a.ty))).to_string()).collect();
             format!("alternate ({})", kinds.into_iter().collect::<Vec<_>>().join("|"))
         }
+        Shape::Unknown(t) if t.is_empty() => "an undocumented type".to_string(),
         Shape::Unknown(t) => format!("unresolved {t}"),
     }
 }
@@ -1014,6 +1015,7 @@ fn describe_alts(spec: &Spec, alts: &[Alternative]) -> String {
 
 fn describe_shape(spec: &Spec, shape: &Shape<'_>, ty: Option<&TypeRef>) -> String {
     match shape {
+        Shape::Unknown(t) if t.is_empty() => "an undocumented type".to_string(),
         Shape::Unknown(t) => format!("unresolved type {t}"),
         _ => describe(spec, ty, 0),
     }
