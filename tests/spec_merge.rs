@@ -305,3 +305,32 @@ fn seed_001_with_seed_000_reports_drift() {
     let resize = &merged.commands["block_resize"];
     assert_eq!(resize.sources.iter().map(|s| s.file.as_str()).collect::<Vec<_>>(), ["001", "000"]);
 }
+
+/// A member the two documents put at different depths is one drift, not a missing/absent pair.
+#[test]
+fn member_at_another_depth_is_one_nesting_drift() {
+    let build = |file: &str, nested: bool| {
+        let mut spec = Spec::new(SourceKind::Legacy);
+        let at = |line| Source::new(file, line);
+        let package = member("package", b(Builtin::Str), false, file, 5);
+        let mut qemu_members = vec![member("major", b(Builtin::Int), false, file, 3)];
+        if nested {
+            qemu_members.push(package.clone());
+        }
+        let qemu = spec.add_implicit_struct("query-version.qemu", qemu_members, at(2));
+        let mut top = vec![member("qemu", qemu, false, file, 2)];
+        if !nested {
+            top.push(package);
+        }
+        let ret = spec.add_implicit_struct(":query-version-ret", top, at(1));
+        let mut c = Command::new("query-version", at(1));
+        c.returns = Some(ret);
+        spec.commands.insert(c.name.clone(), c);
+        spec
+    };
+    let merged = merge(vec![build("new.txt", false), build("old.txt", true)]);
+    assert_eq!(
+        drift(&merged),
+        ["old.txt:5: nesting of return member 'package' of 'query-version' differs: 'qemu.package' (old.txt:5) vs 'package' (new.txt:5)"]
+    );
+}

@@ -220,6 +220,23 @@ struct Comparison<'a> {
     lower: &'a Spec,
     drift: &'a mut Vec<Diagnostic>,
     fills: Vec<Fill>,
+    /// Members only one side has, paired by name at the end of the item (a member placed at
+    /// different depths by the two documents is one "nesting differs" drift, not two).
+    unmatched: Vec<Unmatched>,
+}
+
+/// A member one side has and the other lacks at the same path.
+struct Unmatched {
+    what: String,
+    path: String,
+    leaf: String,
+    /// True when the lower model has it (documented but absent from the winner).
+    in_lower: bool,
+    /// Where the member is read in the model that has it.
+    member_at: Source,
+    /// Where the diagnostic goes (always in the lower model).
+    at: Source,
+    message: String,
 }
 
 /// One side of a comparison: the model, the item's first source.
@@ -231,7 +248,7 @@ struct Side<'a> {
 
 impl<'a> Comparison<'a> {
     fn new(higher: &'a Spec, lower: &'a Spec, drift: &'a mut Vec<Diagnostic>) -> Self {
-        Comparison { higher, lower, drift, fills: Vec::new() }
+        Comparison { higher, lower, drift, fills: Vec::new(), unmatched: Vec::new() }
     }
 
     fn sides(&self, high_sources: &[Source], low_sources: &[Source]) -> Option<(Side<'a>, Side<'a>)> {
@@ -268,6 +285,7 @@ impl<'a> Comparison<'a> {
                 }
             }
         }
+        self.pair_unmatched(name);
     }
 
     fn compare_event(&mut self, winner: &Event, lower: &Event) {
@@ -283,6 +301,40 @@ impl<'a> Comparison<'a> {
                 }
             }
             _ => {}
+        }
+        self.pair_unmatched(name);
+    }
+
+    /// Reports the unmatched members, pairing a lower-only and a winner-only member of the
+    /// same name and kind as one nesting drift.
+    fn pair_unmatched(&mut self, owner: &str) {
+        let entries = std::mem::take(&mut self.unmatched);
+        let mut used = vec![false; entries.len()];
+        for (i, e) in entries.iter().enumerate() {
+            if used.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            let partner = entries.iter().enumerate().position(|(j, o)| {
+                j > i
+                    && !used.get(j).copied().unwrap_or(true)
+                    && o.what == e.what
+                    && o.leaf == e.leaf
+                    && o.in_lower != e.in_lower
+            });
+            let Some(j) = partner else {
+                self.push(&e.at, e.message.clone());
+                continue;
+            };
+            used[j] = true;
+            let Some(other) = entries.get(j) else { continue };
+            let (low, high) = if e.in_lower { (e, other) } else { (other, e) };
+            self.push(
+                &low.member_at,
+                format!(
+                    "nesting of {} '{}' of '{owner}' differs: '{}' ({}) vs '{}' ({})",
+                    e.what, e.leaf, low.path, low.member_at, high.path, high.member_at
+                ),
+            );
         }
     }
 
@@ -319,13 +371,19 @@ impl<'a> Comparison<'a> {
         for hm in &high {
             if !low.iter().any(|lm| lm.name == hm.name) {
                 let hat = hm.source.as_ref().unwrap_or(&h.at).clone();
-                self.push(
-                    &l.at,
-                    format!(
-                        "{what} '{prefix}{}' of '{owner}' missing in {} (present in {hat})",
-                        hm.name, l.at.file
-                    ),
+                let message = format!(
+                    "{what} '{prefix}{}' of '{owner}' missing in {} (present in {hat})",
+                    hm.name, l.at.file
                 );
+                self.unmatched.push(Unmatched {
+                    what: what.to_string(),
+                    path: format!("{prefix}{}", hm.name),
+                    leaf: hm.name.clone(),
+                    in_lower: false,
+                    member_at: hat,
+                    at: l.at.clone(),
+                    message,
+                });
             }
         }
     }
@@ -376,14 +434,20 @@ impl<'a> Comparison<'a> {
         h: &Side<'a>,
         l: &Side<'a>,
     ) {
-        let lat = lm.source.as_ref().unwrap_or(&l.at);
-        self.push(
-            lat,
-            format!(
-                "{what} '{prefix}{}' of '{owner}' documented in {} but absent from {}",
-                lm.name, lat.file, h.at
-            ),
+        let lat = lm.source.as_ref().unwrap_or(&l.at).clone();
+        let message = format!(
+            "{what} '{prefix}{}' of '{owner}' documented in {} but absent from {}",
+            lm.name, lat.file, h.at
         );
+        self.unmatched.push(Unmatched {
+            what: what.to_string(),
+            path: format!("{prefix}{}", lm.name),
+            leaf: lm.name.clone(),
+            in_lower: true,
+            member_at: lat.clone(),
+            at: lat,
+            message,
+        });
     }
 
     fn push(&mut self, at: &Source, message: String) {
