@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::examples::check_examples_report;
 use crate::check::schema::{SchemaOptions, SchemaSet};
+use crate::compat;
 use crate::source;
 use crate::spec::{self, DiagnosticKind, SourceKind, Spec};
 use crate::target::record::record;
@@ -68,6 +69,22 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Say what a client written against OLD must change for NEW, rule by rule (K1-K8).
+    Compat {
+        /// The old side: any SOURCE (file, `PATH@old`, folder, `qemu:BINARY`, recording).
+        old: String,
+        /// The new side.
+        new: String,
+        /// Override content detection of the document kind (both sides).
+        #[arg(long, value_enum)]
+        kind: Option<SourceKind>,
+        /// Report format.
+        #[arg(long, value_enum, default_value = "md")]
+        format: compat::render::Format,
+        /// Which changes make the exit code 1.
+        #[arg(long, value_enum, default_value = "breaking")]
+        fail_on: compat::FailOn,
+    },
     /// Launch real QEMU and save its greeting, query-version, query-qmp-schema,
     /// query-commands and query-events replies as a transcript (a SOURCE for `spec`).
     Record {
@@ -105,6 +122,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Spec { sources, kind, format, drift } => run_spec(&sources, kind, format, drift),
         Command::Schema { sources, kind, out, strict } => run_schema(&sources, kind, &out, strict),
         Command::Record { target, out } => run_record(&target, &out),
+        Command::Compat { old, new, kind, format, fail_on } => run_compat(&old, &new, kind, format, fail_on),
     }
 }
 
@@ -219,4 +237,28 @@ fn run_record(target: &str, out: &Path) -> Result<ExitCode, String> {
         model.events.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads one side of a comparison; a side whose syntax could not be read is an error
+/// naming the first place, since a diff against half a document would mislead.
+fn load_side(arg: &str, kind: Option<SourceKind>) -> Result<Spec, String> {
+    let model = source::load(arg, kind).map_err(|e| e.to_string())?;
+    if let Some(first) = model.diagnostics.iter().find(|d| d.kind == DiagnosticKind::Syntax) {
+        return Err(format!("{arg}: cannot compare a source that does not parse: {first}"));
+    }
+    Ok(model)
+}
+
+fn run_compat(
+    old: &str,
+    new: &str,
+    kind: Option<SourceKind>,
+    format: compat::render::Format,
+    fail_on: compat::FailOn,
+) -> Result<ExitCode, String> {
+    let old_model = load_side(old, kind)?;
+    let new_model = load_side(new, kind)?;
+    let report = compat::diff(&old_model, &new_model);
+    print!("{}", compat::render::render(&report, format));
+    Ok(if report.trips(fail_on) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
