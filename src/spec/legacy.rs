@@ -4,9 +4,9 @@
 //! (`- "name": text (json-type, optional)`), a return description, notes and `->`/`<-`
 //! examples. Scraped copies are damaged (line numbers glued on, headers, blank lines and
 //! indentation lost), so the parser works in stages, each in its own submodule:
-//! [`lines`] undoes the scrape, [`sections`] cuts the text into sections (recovering lost
-//! headers from examples), [`body`] splits a section into description, tables, notes and
-//! examples, [`members`] reads one member's prose and [`tables`] nests flattened tables
+//! `lines` undoes the scrape, `sections` cuts the text into sections (recovering lost
+//! headers from examples), `body` splits a section into description, tables, notes and
+//! examples, `members` reads one member's prose and `tables` nests flattened tables
 //! into implicit structs (`:obj-eject-arg`, `:query-blockstats-ret.stats`).
 //!
 //! Commands documented only by a title ("Show rocker switch") or by nothing but their
@@ -37,10 +37,11 @@ const UNDERLINE_SLACK: usize = 2;
 /// diagnostics in the returned model.
 pub fn parse(text: &str, file: &str) -> Spec {
     let mut spec = Spec::new(SourceKind::Legacy);
-    let lines = lines::prepare(text, file, &mut spec);
-    let events_doc = is_events_doc(&lines);
-    let sections = sections::split(&lines, events_doc);
-    let mut doc = Doc { spec, file, events_doc, example_names: BTreeMap::new() };
+    let prepared = lines::prepare(text, file, &mut spec);
+    let events_doc = is_events_doc(&prepared.lines);
+    let sections = sections::split(&prepared.lines, events_doc, prepared.numbered);
+    let numbered = prepared.numbered;
+    let mut doc = Doc { spec, file, events_doc, numbered, example_names: BTreeMap::new() };
     for section in &sections {
         doc.section(section);
     }
@@ -71,6 +72,8 @@ struct Doc<'a> {
     spec: Spec,
     file: &'a str,
     events_doc: bool,
+    /// Whether line-number gaps mean lost lines.
+    numbered: bool,
     /// Every command a request example executes, with the first place it does.
     example_names: BTreeMap<String, Source>,
 }
@@ -86,7 +89,7 @@ impl Doc<'_> {
     }
 
     fn section(&mut self, section: &Section) {
-        let body = body::read_body(section, self.events_doc);
+        let body = body::read_body(section, self.events_doc, self.numbered);
         for e in body.examples.iter().filter(|e| e.direction == Direction::Request) {
             if let Some(name) = &e.name {
                 let source = self.source(e.line);
@@ -403,7 +406,7 @@ Example:
     #[test]
     fn commands_with_args_returns_and_note_defaults() {
         let spec = parse(COMMANDS, "t.txt");
-        assert!(!is_events_doc(&lines::prepare(COMMANDS, "t", &mut Spec::default())));
+        assert!(!is_events_doc(&lines::prepare(COMMANDS, "t", &mut Spec::default()).lines));
         assert_eq!(spec.commands.keys().collect::<Vec<_>>(), vec!["eject", "query-thing"]);
         let eject = &spec.commands["eject"];
         assert_eq!(eject.sources[0].line, 2);

@@ -98,7 +98,8 @@ enum Mode {
 }
 
 /// Splits a section body into its parts.
-pub(crate) fn read_body(section: &Section, events_doc: bool) -> Body {
+/// `numbered` says line-number gaps mean lost lines.
+pub(crate) fn read_body(section: &Section, events_doc: bool, numbered: bool) -> Body {
     let mut reader = Reader {
         body: Body::default(),
         mode: Mode::Desc,
@@ -108,17 +109,17 @@ pub(crate) fn read_body(section: &Section, events_doc: bool) -> Body {
         args_heading: None,
         in_intro: false,
     };
-    let numbered = section.units.windows(2).any(|w| match w {
-        [Unit::Text(a), Unit::Text(b)] => b.no > a.no + 1,
-        _ => false,
-    });
     let mut previous: Option<u32> = None;
     for unit in &section.units {
         let no = match unit {
             Unit::Example(e) => e.line,
             Unit::Text(l) => l.no,
         };
-        if let (true, Some(p)) = (numbered, previous) {
+        // Items follow each other without blank lines, so a gap before the next item is
+        // lost text rather than a dropped blank line.
+        let next_is_item =
+            matches!(unit, Unit::Text(l) if item_head(&l.text).is_some() || sub_bullet(&l.text).is_some());
+        if let (true, true, Some(p)) = (numbered, next_is_item, previous) {
             if no > p + 1 {
                 reader.mark_lost(p + 1);
             }

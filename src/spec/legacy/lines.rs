@@ -22,9 +22,18 @@ pub(crate) struct Line {
 /// A share of number-prefixed lines at or above this marks a line-numbered document.
 const NUMBERED_SHARE_PERCENT: usize = 80;
 
+/// A document's lines after repair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Prepared {
+    /// Non-blank lines in order.
+    pub lines: Vec<Line>,
+    /// Whether the document carries its original line numbers (so gaps mean lost lines).
+    pub numbered: bool,
+}
+
 /// Splits `text` into non-blank [`Line`]s, stripping line-number prefixes (keeping the
 /// numbers), a header above line 1 and blame annotations. Notes what it skipped in `spec`.
-pub(crate) fn prepare(text: &str, file: &str, spec: &mut Spec) -> Vec<Line> {
+pub(crate) fn prepare(text: &str, file: &str, spec: &mut Spec) -> Prepared {
     let nbsp_count = text.matches('\u{a0}').count();
     let normalized;
     let text = if nbsp_count > 0 {
@@ -88,7 +97,7 @@ pub(crate) fn prepare(text: &str, file: &str, spec: &mut Spec) -> Vec<Line> {
             ),
         );
     }
-    out
+    Prepared { lines: out, numbered }
 }
 
 /// Whether most non-blank lines start with a line number.
@@ -144,9 +153,10 @@ mod tests {
     #[test]
     fn numbered_lines_keep_their_numbers_and_indent() {
         let mut spec = Spec::new(SourceKind::Legacy);
-        let lines = prepare("header junk\n7 foo\n9  - bar\n10\n11 baz\n", "f", &mut spec);
+        let prepared = prepare("header junk\n7 foo\n9  - bar\n10\n11 baz\n", "f", &mut spec);
+        assert!(prepared.numbered);
         assert_eq!(
-            lines,
+            prepared.lines,
             vec![
                 Line { no: 7, indent: 0, text: "foo".into() },
                 Line { no: 9, indent: 1, text: "- bar".into() },
@@ -159,7 +169,7 @@ mod tests {
     fn blame_pairs_are_dropped() {
         let mut spec = Spec::new(SourceKind::Legacy);
         let text = "a\nfix: something long\n2013-06-24 23:13:14 +08:00\nb\n";
-        let lines = prepare(text, "f", &mut spec);
+        let lines = prepare(text, "f", &mut spec).lines;
         let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, vec!["a", "b"]);
         assert_eq!(lines[1].no, 4);

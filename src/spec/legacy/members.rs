@@ -86,6 +86,18 @@ pub(crate) fn analyse(lines: &[String]) -> TypeInfo {
         }
     }
     if info.default.is_none() {
+        // Prose: "..., default 'report'." (not "default is to probe ...").
+        for quote in ["default '", "default \""] {
+            if let Some(after) = find_after(&text, quote) {
+                let q = quote.chars().last().unwrap_or('\'');
+                if let Some(value) = after.split(q).next().filter(|v| !v.is_empty()) {
+                    info.default = Some(Value::String(value.to_string()));
+                    break;
+                }
+            }
+        }
+    }
+    if info.default.is_none() {
         if let Some(after) = find_after(&text, "defaults to ").or_else(|| find_after(&text, "Defaults to ")) {
             info.default =
                 after.split_whitespace().next().map(|w| parse_value(w.trim_end_matches(['.', ',', ')'])));
@@ -311,6 +323,10 @@ mod tests {
         assert_eq!(i.values, vec!["full", "none"]);
         let i = analyse(&["it's one of the following (json-string):".into(), "\"ignore\": ignored".into()]);
         assert_eq!(i.values, vec!["ignore"]);
+        let i = one("the action, default 'report'. 'stop' only if (BlockdevOnError, optional)");
+        assert_eq!(i.default, Some(Value::from("report")));
+        let i = one("the format, default is to probe if 'mode' is 'existing' (json-string, optional)");
+        assert_eq!(i.default, None);
         let i = one("time to delay, milliseconds. Defaults to 100 (json-int, optional)");
         assert_eq!(i.default, Some(Value::from(100)));
         let i = one("bad (json-strng)");

@@ -82,11 +82,11 @@ enum Piece {
 /// the section has not shown an example yet.
 const SECTION_GAP: u32 = 5;
 
-/// Cuts prepared lines into sections. Lines before the first section that contain no
-/// example come out as a section without header (callers skip those).
-pub(crate) fn split(lines: &[Line], events_doc: bool) -> Vec<Section> {
+/// Cuts prepared lines into sections; `numbered` says line-number gaps mean lost lines.
+/// Lines before the first section come out as a section without header (callers skip
+/// those that name nothing).
+pub(crate) fn split(lines: &[Line], events_doc: bool, numbered: bool) -> Vec<Section> {
     let pieces = pieces(lines, events_doc);
-    let numbered = lines.windows(2).any(|w| w[1].no > w[0].no + 1);
     let mut sections: Vec<Section> = Vec::new();
     let mut current = Section::default();
     let mut note_mode = false;
@@ -331,7 +331,7 @@ mod tests {
             (6, "----"),
             (7, "Resume."),
         ]);
-        let s = split(&l, false);
+        let s = split(&l, false, true);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].header.as_ref().map(|h| h.text.as_str()), Some("stop"));
         assert_eq!(s[1].units.len(), 1);
@@ -348,7 +348,7 @@ mod tests {
             (23, r#"-> { "execute": "b" }"#),
             (30, r#"- "x": an argument (json-int)"#),
         ]);
-        let s = split(&l, false);
+        let s = split(&l, false, true);
         assert_eq!(s.len(), 3);
         assert_eq!(s[1].first_line(), 16);
         assert_eq!(s[1].units.len(), 4);
@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn bare_name_after_example_is_a_header() {
         let l = lines(&[(1, r#"<- { "return": {} }"#), (2, "dump"), (3, "Dump memory.")]);
-        let s = split(&l, false);
+        let s = split(&l, false, true);
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].header.as_ref().map(|h| (h.text.as_str(), h.underline)), Some(("dump", None)));
     }
