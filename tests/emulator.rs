@@ -934,3 +934,270 @@ fn serving_with_die_closes_mid_reply() {
     assert!(serde_json::from_slice::<Value>(&rest).is_err());
     server.stop();
 }
+
+// ---------------------------------------------------------------------------------------
+// The recorded QEMU 7.2 model, and the live binary side by side.
+
+fn corpus_model() -> Arc<Spec> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/qemu-7.2/qemu-system-x86_64.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Arc::new(qmpcheck::spec::introspect::parse(&text, path))
+}
+
+#[test]
+fn recorded_qemu_7_2_model_gives_qemu_errors() {
+    let mut s = Session::new(corpus_model(), EmulatorConfig::default());
+    send(&mut s, r#"{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}"#);
+    let cases = [
+        (r#"{"execute":"balloon","arguments":{}}"#, "Parameter 'value' is missing"),
+        (
+            r#"{"execute":"balloon","arguments":{"value":true}}"#,
+            "Invalid parameter type for 'value', expected: integer",
+        ),
+        (
+            r#"{"execute":"query-cpu-model-expansion","arguments":{"type":"bogus","model":{"name":"x"}}}"#,
+            "Parameter 'type' does not accept value 'bogus'",
+        ),
+        (
+            r#"{"execute":"query-cpu-model-expansion","arguments":{"type":"static","model":{}}}"#,
+            "Parameter 'model.name' is missing",
+        ),
+        (r#"{"execute":"blockdev-add","arguments":{"node-name":"a"}}"#, "Parameter 'driver' is missing"),
+        (
+            r#"{"execute":"blockdev-add","arguments":{"driver":"bogus","node-name":"a"}}"#,
+            "Parameter 'driver' does not accept value 'bogus'",
+        ),
+        (
+            r#"{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"a","cache":{"direct":1}}}"#,
+            "Invalid parameter type for 'cache.direct', expected: boolean",
+        ),
+        (
+            r#"{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"a","zzz":1}}"#,
+            "Parameter 'zzz' is unexpected",
+        ),
+        (
+            r#"{"execute":"blockdev-add","arguments":{"driver":"qcow2","node-name":"a","file":{"size":"q"}}}"#,
+            "Parameter 'file.driver' is missing",
+        ),
+        (
+            r#"{"execute":"migrate-set-parameters","arguments":{"block-bitmap-mapping":[{"node-name":"a"}]}}"#,
+            "Parameter 'block-bitmap-mapping[0].alias' is missing",
+        ),
+        (
+            r#"{"execute":"transaction","arguments":{"actions":[{"type":"abort"}]}}"#,
+            "Parameter 'actions[0].data' is missing",
+        ),
+        (r#"{"exec-oob":"query-status","id":3}"#, "The command query-status does not support OOB"),
+    ];
+    for (text, desc) in cases {
+        assert_error(&one(&mut s, text), "GenericError", desc);
+    }
+    assert_eq!(
+        one(&mut s, r#"{"execute":"query-status"}"#),
+        json!({"return": {"running": false, "singlestep": false, "status": "prelaunch"}})
+    );
+    assert_eq!(one(&mut s, r#"{"exec-oob":"query-yank","id":1}"#), json!({"return": [], "id": 1}));
+    let commands = one(&mut s, r#"{"execute":"query-commands"}"#);
+    assert_eq!(commands["return"].as_array().map(Vec::len), Some(216));
+}
+
+/// What the emulator is expected to do with one input, compared with live QEMU.
+enum Expect {
+    /// Byte-identical messages (event timestamps aside).
+    Same,
+    /// A known divergence, with the reason; it must still differ (or the list is stale).
+    Differs(&'static str),
+}
+
+/// One side of the comparison: a raw client.
+fn raw_client(path: &std::path::Path) -> qmpcheck::wire::Client {
+    qmpcheck::wire::Client::connect_raw(path, qmpcheck::wire::ClientConfig::default())
+        .unwrap_or_else(|e| panic!("connect {}: {e}", path.display()))
+}
+
+/// Sends `input` then a sentinel, and returns every message before the sentinel's reply,
+/// events with their timestamp removed and everything else as raw text.
+fn exchange(client: &mut qmpcheck::wire::Client, input: &[u8], n: usize) -> Vec<String> {
+    let sentinel = format!("sentinel-{n}");
+    client.send_raw(input).unwrap_or_else(|e| panic!("send: {e}"));
+    client
+        .send_raw(format!("\n{{\"execute\":\"query-name\",\"id\":\"{sentinel}\"}}\n").as_bytes())
+        .unwrap_or_else(|e| panic!("send: {e}"));
+    let mut seen = Vec::new();
+    loop {
+        let incoming = client.read_message().unwrap_or_else(|e| panic!("read after {seen:?}: {e}"));
+        let mut value: Value = serde_json::from_slice(&incoming.raw).unwrap_or_default();
+        if value.get("id") == Some(&json!(sentinel)) {
+            return seen;
+        }
+        if let Some(event) = value.as_object_mut().filter(|o| o.contains_key("event")) {
+            assert!(incoming.raw.starts_with(b"{\"timestamp\": {\"seconds\": "), "{:?}", incoming.raw);
+            event.remove("timestamp");
+            seen.push(format!("event {value}"));
+        } else {
+            seen.push(String::from_utf8_lossy(&incoming.raw).into_owned());
+        }
+    }
+}
+
+#[test]
+fn emulator_matches_live_qemu_7_2() {
+    use qmpcheck::target::{find_binary, Binary, Qemu, Target};
+    let Some(binary) = find_binary("qemu-system-x86_64") else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true but qemu-system-x86_64 is not installed"
+        );
+        eprintln!("note: qemu-system-x86_64 not found, live comparison skipped");
+        return;
+    };
+    let qemu =
+        Qemu::launch(&Target::new(Binary::SystemX86, binary)).unwrap_or_else(|e| panic!("launch: {e}"));
+    let mut real = raw_client(qemu.socket());
+    let real_greeting = real.read_message().unwrap_or_else(|e| panic!("greeting: {e}")).raw;
+    let greeting: Value = serde_json::from_slice(&real_greeting).unwrap_or_default();
+    let version = &greeting["QMP"]["version"];
+    if version["qemu"]["major"] != json!(7) || version["qemu"]["minor"] != json!(2) {
+        eprintln!("note: installed QEMU is {version}, not 7.2; live comparison skipped");
+        return;
+    }
+    // The emulator announces the same version, so even the greetings are byte-identical.
+    let mut config = EmulatorConfig::default();
+    config.version.micro = version["qemu"]["micro"].as_u64().unwrap_or(0);
+    config.version.package = version["package"].as_str().unwrap_or_default().to_string();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let server = serve(dir.path().join("emu.sock"), corpus_model(), config).unwrap_or_else(|e| panic!("{e}"));
+    let mut emulated = raw_client(server.path());
+    let emulated_greeting = emulated.read_message().unwrap_or_else(|e| panic!("greeting: {e}")).raw;
+    assert_eq!(String::from_utf8_lossy(&emulated_greeting), String::from_utf8_lossy(&real_greeting));
+
+    let deep_ok = format!("{{\"execute\":\"query-name\",\"id\":{}{}}}", "[".repeat(1023), "]".repeat(1023));
+    let deep_bad = format!("{{\"execute\":\"query-name\",\"id\":{}{}}}", "[".repeat(1024), "]".repeat(1024));
+    let cases: Vec<(Vec<u8>, Expect)> = vec![
+        // Negotiation mode.
+        (br#"{"execute":"query-status","id":1}"#.to_vec(), Expect::Same),
+        (br#"{"id":1}"#.to_vec(), Expect::Same),
+        (br#"[1]"#.to_vec(), Expect::Same),
+        (br#"{"execute":"qmp_capabilities","arguments":{"enable":["foo"]}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"qmp_capabilities","arguments":{"enable":"oob"}}"#.to_vec(), Expect::Same),
+        (br#"{"exec-oob":"qmp_capabilities","id":2}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":"neg"}"#.to_vec(), Expect::Same),
+        // Command mode: session and dispatcher.
+        (br#"{"execute":"qmp_capabilities","id":{"a":[1,2]}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"nope","id":[1,{"a":null,"b":true,"c":-2.5e-5}]}"#.to_vec(), Expect::Same),
+        (br#"{"execute":1,"id":"x"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-status","arguments":[]}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-status","arguments":null}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-status","foo":1}"#.to_vec(), Expect::Same),
+        (br#"{"foo":1,"execute":2}"#.to_vec(), Expect::Same),
+        (br#"{"exec-oob":"query-yank","execute":"query-yank","id":5}"#.to_vec(), Expect::Same),
+        (br#"{"exec-oob":"query-status","id":3}"#.to_vec(), Expect::Same),
+        (br#"{"exec-oob":"nope"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-status","id":{"k":["\u00e9",0.1,18446744073709551615]}}"#.to_vec(), Expect::Same),
+        ("{\"execute\":\"query-name\",\"id\":\"\u{e9}\u{1F600}\"}".as_bytes().to_vec(), Expect::Same),
+        (deep_ok.into_bytes(), Expect::Same),
+        (deep_bad.into_bytes(), Expect::Differs("QEMU adds one 'expecting value' error per stray closer")),
+        // Parse errors and the reset.
+        (b"abc".to_vec(), Expect::Same),
+        (b"}".to_vec(), Expect::Same),
+        (br#"{"a":1]"#.to_vec(), Expect::Same),
+        (br#"[1 2]"#.to_vec(), Expect::Same),
+        (br#"{"a"}"#.to_vec(), Expect::Same),
+        (br#"{1:1}"#.to_vec(), Expect::Same),
+        (b"{\"execute\":\"query-status\"\xff".to_vec(), Expect::Same),
+        (b"\x1b".to_vec(), Expect::Same),
+        (b"[1,]".to_vec(), Expect::Same),
+        (br#""\x""#.to_vec(), Expect::Same),
+        (b"{\"execute\":\"query-name\",\"id\":\"\xc3\"}".to_vec(), Expect::Same),
+        (b"tru".to_vec(), Expect::Same),
+        (b"{\"execute\":\"query-name\" \"id\":1}".to_vec(), Expect::Same),
+        (
+            br#"{"execute":"query-name","id":"\ud800"}"#.to_vec(),
+            Expect::Differs("QEMU quotes the escape: '\\ud800 is not a valid Unicode character'"),
+        ),
+        (
+            br#"{"execute":"query-name","id":01}"#.to_vec(),
+            Expect::Differs("a lexical error inside a token: QEMU names the token ('01') and recovers at '}'"),
+        ),
+        (
+            b"{\"execute\":\"query-name\",\"id\":\"a\x01\"}".to_vec(),
+            Expect::Differs("QEMU's stray text is the token so far ('\"a\\u0001'), ours the byte"),
+        ),
+        (br#"{"execute":"query-name","id":[1.5,1E2,0.1e-3,123456789012345678901234567890,-5]}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-name","id":-0}"#.to_vec(), Expect::Differs("serde_json reads -0 as a double, QEMU as the integer 0")),
+        (br#"{"execute":"query-name",'id':'single'}"#.to_vec(), Expect::Differs("single-quoted strings are not parsed")),
+        // Arguments.
+        (br#"{"execute":"balloon","arguments":{}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"balloon","arguments":{"value":9223372036854775808}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-cpu-model-expansion","arguments":{"type":"bogus","model":{"name":"x"}}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-cpu-model-expansion","arguments":{"type":5,"model":{"name":"x"}}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-cpu-model-expansion","arguments":{"type":"static","model":{}}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-add","arguments":{"node-name":"a"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-add","arguments":{"driver":"bogus","node-name":"a"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"a","size":"x"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"a","cache":{"direct":1}}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"a","zzz":1}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-add","arguments":{"driver":"qcow2","node-name":"a","file":{"size":"q"}}}"#.to_vec(), Expect::Same),
+        (
+            br#"{"execute":"blockdev-add","arguments":{"driver":"qcow2","node-name":"a","file":5}}"#.to_vec(),
+            Expect::Differs("introspection masks the alternate's name BlockdevRef"),
+        ),
+        (br#"{"execute":"blockdev-add","arguments":{"driver":"null-co"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"migrate-set-parameters","arguments":{"block-bitmap-mapping":[{"node-name":"a"}]}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"migrate-set-parameters","arguments":{"tls-creds":null}}"#.to_vec(), Expect::Same),
+        (
+            br#"{"execute":"migrate-set-parameters","arguments":{"cpu-throttle-initial":300}}"#.to_vec(),
+            Expect::Differs("introspection collapses uint8 to int, so no range error"),
+        ),
+        (
+            br#"{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":1e30}}"#.to_vec(),
+            Expect::Differs("introspection collapses size to int: 'expected: integer', not 'expects uint64'"),
+        ),
+        (br#"{"execute":"transaction","arguments":{"actions":[{"type":"abort"}]}}"#.to_vec(), Expect::Same),
+        // State.
+        (br#"{"execute":"query-status","id":"st"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"stop"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"cont"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"stop"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-status"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"system_reset"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n1"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n1"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"blockdev-del","arguments":{"node-name":"zz"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"object-add","arguments":{"qom-type":"iothread","id":"io1"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"object-add","arguments":{"qom-type":"iothread","id":"io1"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"object-del","arguments":{"id":"nope"}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-name"}"#.to_vec(), Expect::Same),
+        (br#"{"exec-oob":"query-yank","id":4}"#.to_vec(), Expect::Differs("the emulator has no chardevs to yank")),
+    ];
+    let mut mismatches = Vec::new();
+    for (n, (input, expect)) in cases.iter().enumerate() {
+        let want = exchange(&mut real, input, n);
+        let got = exchange(&mut emulated, input, n);
+        let shown = String::from_utf8_lossy(input);
+        let shown = shown.get(..shown.len().min(100)).unwrap_or_default().to_string();
+        match expect {
+            Expect::Same if want != got => {
+                mismatches.push(format!("{shown}\n  qemu: {want:?}\n  emu:  {got:?}"))
+            }
+            Expect::Differs(reason) if want == got => {
+                mismatches.push(format!("{shown}: listed as differing ({reason}) but now the same"))
+            }
+            _ => {}
+        }
+    }
+    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    // quit: SHUTDOWN, the reply, then both close.
+    for client in [&mut real, &mut emulated] {
+        client.send_raw(b"{\"execute\":\"quit\",\"id\":\"q\"}\n").unwrap_or_else(|e| panic!("{e}"));
+        let first: Value = serde_json::from_slice(&client.read_message().map(|m| m.raw).unwrap_or_default())
+            .unwrap_or_default();
+        assert_eq!(first["event"], json!("SHUTDOWN"));
+        assert_eq!(first["data"], json!({"guest": false, "reason": "host-qmp-quit"}));
+        let second = client.read_message().map(|m| m.raw).unwrap_or_default();
+        assert_eq!(second, b"{\"return\": {}, \"id\": \"q\"}".to_vec());
+        assert!(client.read_message().is_err(), "connection closed after quit");
+    }
+    server.stop();
+}

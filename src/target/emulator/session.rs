@@ -38,6 +38,8 @@ pub struct Session {
     rng: SplitMix64,
     hung: bool,
     closed: bool,
+    /// After a lexical error: skipping input up to a resynchronisation byte.
+    recovering: bool,
 }
 
 /// An error reply's class and desc.
@@ -78,6 +80,7 @@ impl Session {
             rng,
             hung: false,
             closed: false,
+            recovering: false,
         }
     }
 
@@ -96,6 +99,13 @@ impl Session {
         let mut out = Vec::new();
         let mut rest = bytes;
         while self.is_live() && !rest.is_empty() {
+            if self.recovering {
+                // QEMU's lexer (IN_RECOVERY) skips to a structural or control byte, which it
+                // then reads again from its start state.
+                let Some(sync) = rest.iter().position(|&b| is_sync_byte(b)) else { break };
+                rest = rest.split_at(sync).1;
+                self.recovering = false;
+            }
             let Some(cut) = rest.iter().position(|&b| is_reset_byte(b)) else {
                 self.decoder.feed(rest);
                 self.drain(&mut out);
@@ -107,8 +117,10 @@ impl Session {
             let Some((&byte, after)) = tail.split_first() else { break };
             rest = after;
             if self.is_live() {
-                // QEMU's lexer fails on the byte, and the streamer drops what it held.
+                // The lexer fails on the byte, the streamer drops what it held, and the
+                // lexer recovers.
                 self.decoder = new_decoder();
+                self.recovering = true;
                 out.push(Outgoing::Message(parse_error(&format!(
                     "JSON parse error, stray '{}'",
                     stray(byte)
@@ -389,6 +401,12 @@ fn is_reset_byte(byte: u8) -> bool {
     (byte < 0x20 && !matches!(byte, b'\t' | b'\r' | b'\n')) || byte >= 0xFE
 }
 
+/// Bytes that end QEMU's lexical error recovery: structural characters, control
+/// characters (whitespace included) and bytes never in UTF-8.
+fn is_sync_byte(byte: u8) -> bool {
+    matches!(byte, b'[' | b']' | b'{' | b'}') || byte < 0x20 || byte >= 0xFE
+}
+
 /// How QEMU shows a stray byte: invalid UTF-8 becomes U+FFFD when its reply is encoded.
 fn stray(byte: u8) -> char {
     if byte < 0x80 {
@@ -419,9 +437,7 @@ fn syntax_desc(message: &str, tail: &str, len: usize) -> String {
     let whole = (len <= 48).then_some(tail);
     let starts_alpha = whole.and_then(|t| t.chars().next()).is_some_and(|c| c.is_ascii_alphabetic());
     match message {
-        "expected value" | "expected ident" if starts_alpha => {
-            format!("invalid keyword '{}'", whole.unwrap_or_default())
-        }
+        _ if starts_alpha => format!("invalid keyword '{}'", whole.unwrap_or_default()),
         "expected value" | "trailing comma" | "EOF while parsing a value" => "expecting value".to_string(),
         "expected `:`" => "missing : in object pair".to_string(),
         "expected `,` or `}`" | "EOF while parsing an object" => "expected separator in dict".to_string(),
