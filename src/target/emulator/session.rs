@@ -404,7 +404,7 @@ fn is_reset_byte(byte: u8) -> bool {
 /// Bytes that end QEMU's lexical error recovery: structural characters, control
 /// characters (whitespace included) and bytes never in UTF-8.
 fn is_sync_byte(byte: u8) -> bool {
-    matches!(byte, b'[' | b']' | b'{' | b'}') || byte < 0x20 || byte >= 0xFE
+    matches!(byte, b'[' | b']' | b'{' | b'}') || !(0x20..0xFE).contains(&byte)
 }
 
 /// How QEMU shows a stray byte: invalid UTF-8 becomes U+FFFD when its reply is encoded.
