@@ -119,6 +119,39 @@ fn model(kind: SourceKind) -> Spec {
         false,
     );
 
+    // A union whose branch is itself a union: Outer(kind=a) → InnerA(mode=x) → {xv}.
+    let enum_of =
+        |values: &[&str]| TypeKind::Enum { values: values.iter().map(|v| EnumValue::new(*v)).collect() };
+    add_type(&mut spec, "Kind", enum_of(&["a", "b"]), false);
+    add_type(&mut spec, "Mode", enum_of(&["x", "y"]), false);
+    add_type(&mut spec, "LeafX", strukt(vec![member("xv", b(Builtin::Int), false)]), false);
+    add_type(
+        &mut spec,
+        "InnerA",
+        TypeKind::Union {
+            base: None,
+            members: vec![member("mode", TypeRef::named("Mode"), false)],
+            discriminator: "mode".into(),
+            variants: vec![Variant { value: "x".into(), ty: TypeRef::named("LeafX"), condition: None }],
+        },
+        false,
+    );
+    add_type(
+        &mut spec,
+        "Outer",
+        TypeKind::Union {
+            base: None,
+            members: vec![member("kind", TypeRef::named("Kind"), false)],
+            discriminator: "kind".into(),
+            variants: vec![Variant { value: "a".into(), ty: TypeRef::named("InnerA"), condition: None }],
+        },
+        false,
+    );
+    let mut nest = Command::new("nest", src());
+    nest.boxed = true;
+    nest.args = Some(TypeRef::named("Outer"));
+    spec.commands.insert("nest".into(), nest);
+
     // Command "go": one member per builtin, plus enum, alternate, masked array, struct.
     let mut mode = member("mode", b(Builtin::Str), true);
     mode.values = vec!["fast".into(), "slow".into()];
@@ -184,7 +217,7 @@ fn model(kind: SourceKind) -> Spec {
 fn validators(kind: SourceKind, strict: bool) -> Validators {
     let set = SchemaSet::build(&model(kind), SchemaOptions { strict });
     let v = Validators::new(&set);
-    assert_eq!(v.compile_all().expect("every schema compiles"), 10);
+    assert_eq!(v.compile_all().expect("every schema compiles"), 12);
     v
 }
 
@@ -311,8 +344,38 @@ fn union_arguments_select_the_branch_by_discriminator() {
     let bad_driver = one(v.validate_args("add", &json!({"driver": "vmdk"})));
     assert_eq!(bad_driver.instance_path, "/driver");
 
+    let no_branch = one(v.validate_args("add", &json!({"driver": "null-co", "filename": "a"})));
+    assert_eq!(no_branch.instance_path, "");
+    assert!(no_branch.message.contains("'filename'"), "{}", no_branch.message);
+
+    // Alternates choose the branch by JSON type, so errors point inside the branch.
     let deep = one(v.validate_args("add", &json!({"driver": "qcow2", "file": {"driver": "file"}})));
     assert_eq!(deep.instance_path, "/file");
+    assert_eq!(deep.message, "\"filename\" is a required property");
+    let deeper = json!({"driver": "qcow2", "file": {"driver": "file", "filename": 3}});
+    assert_eq!(one(v.validate_args("add", &deeper)).instance_path, "/file/filename");
+    let wrong_kind = one(v.validate_args("add", &json!({"driver": "qcow2", "file": 1})));
+    assert_eq!(wrong_kind.instance_path, "/file");
+    assert_eq!(wrong_kind.schema_path, "/$defs/BlockRef/type");
+}
+
+#[test]
+fn union_branches_may_be_unions() {
+    let v = validators(SourceKind::Introspect, false);
+    assert_eq!(v.validate_args("nest", &json!({"kind": "a", "mode": "x", "xv": 1})), Ok(()));
+    assert_eq!(v.validate_args("nest", &json!({"kind": "a", "mode": "y"})), Ok(()));
+    assert_eq!(v.validate_args("nest", &json!({"kind": "b"})), Ok(()));
+    let cases = [
+        (json!({"kind": "a", "mode": "y", "xv": 1}), "'xv'"),
+        (json!({"kind": "b", "mode": "x"}), "'mode'"),
+        (json!({"kind": "a", "mode": "x"}), "\"xv\" is a required property"),
+        (json!({"kind": "a"}), "\"mode\" is a required property"),
+    ];
+    for (instance, expected) in cases {
+        let e = one(v.validate_args("nest", &instance));
+        assert_eq!(e.instance_path, "", "{instance}");
+        assert!(e.message.contains(expected), "{instance}: {}", e.message);
+    }
 }
 
 #[test]
@@ -358,7 +421,7 @@ fn legacy_models_accept_any_undocumented_return() {
 #[test]
 fn documents_are_standalone_with_exactly_the_reachable_defs() {
     let set = SchemaSet::build(&model(SourceKind::Introspect), SchemaOptions::default());
-    assert_eq!(set.len(), 10);
+    assert_eq!(set.len(), 12);
     let defs = |role: SchemaRole, name: &str| -> Vec<String> {
         let doc = set.get(role, name).expect("document exists");
         doc.get("$defs").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
@@ -389,7 +452,25 @@ fn documents_are_standalone_with_exactly_the_reachable_defs() {
     // Input objects are closed; the union is closed with unevaluatedProperties.
     assert_eq!(go["$defs"]["Point"]["additionalProperties"], json!(false));
     let add = set.command_args("add").expect("add args");
-    assert_eq!(add["$defs"]["BlockOpts"]["unevaluatedProperties"], json!(false));
+    // Unions close at their leaves: each branch lists the common members as `true`, and
+    // discriminator values without a branch allow the common members only.
+    let branches = &add["$defs"]["BlockOpts"]["allOf"];
+    assert_eq!(
+        branches[0]["then"],
+        json!({
+            "properties": {"filename": {"type": "string"}, "driver": true, "node-name": true},
+            "required": ["filename"],
+            "additionalProperties": false
+        })
+    );
+    assert_eq!(
+        branches[2],
+        json!({
+            "if": {"properties": {"driver": {"not": {"enum": ["file", "qcow2"]}}}, "required": ["driver"]},
+            "then": {"properties": {"driver": true, "node-name": true}, "additionalProperties": false}
+        })
+    );
+    assert_eq!(add["$defs"]["BlockOpts"].get("additionalProperties"), None);
     assert_eq!(set.command_return("go").expect("go return")["$ref"], json!("#/$defs/go~1return~1stats.v1"));
     assert!(set.event_data("NOPE").is_none());
 }
@@ -409,7 +490,7 @@ fn refs_and_file_names_escape_odd_names() {
 fn write_all_writes_one_file_per_schema() {
     let set = SchemaSet::build(&model(SourceKind::Introspect), SchemaOptions::default());
     let dir = tempfile::tempdir().expect("temp dir");
-    assert_eq!(set.write_all(dir.path()).expect("writes"), 10);
+    assert_eq!(set.write_all(dir.path()).expect("writes"), 12);
     let mut names: Vec<String> = ["commands", "events"]
         .iter()
         .flat_map(|sub| std::fs::read_dir(dir.path().join(sub)).expect("folder written"))
@@ -425,6 +506,8 @@ fn write_all_writes_one_file_per_schema() {
             "add.return.json",
             "go.args.json",
             "go.return.json",
+            "nest.args.json",
+            "nest.return.json",
             "query-points.args.json",
             "query-points.return.json",
             "stop.args.json",
@@ -491,8 +574,8 @@ fn doc_examples_are_parsed_and_validated() {
     );
     assert_eq!(
         found[4],
-        "doc.txt:51: example of command 'go' event 'EV' data: at /node: 1 is not valid under any of the \
-         schemas listed in the 'anyOf' keyword"
+        "doc.txt:51: example of command 'go' event 'EV' data: at /node: 1 is not of types \"string\", \
+         \"object\""
     );
     assert_eq!(found[5], "doc.txt:61: example of event 'EV' shows event 'BARE' instead");
     assert_eq!(check_examples(&spec, &set), report.diagnostics);
