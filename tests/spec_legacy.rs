@@ -331,6 +331,10 @@ fn sources_are_the_seeds_own_line_numbers() {
     assert_eq!(eject.examples[0].direction, Direction::Request);
     assert_eq!(eject.examples[0].text, r#"{ "execute": "eject", "arguments": { "id": "ide0-1-0" } }"#);
     assert_eq!(s000.commands["trace-event-set-state"].sources[0].line, 1796);
+    // Lines left over from a broken example (1197, 1201) do not start a section.
+    let tpm = &s000.commands["query-tpm"];
+    assert_eq!(tpm.sources[0].line, 1209);
+    assert_eq!(tpm.doc.as_deref(), Some("Return information about the TPM device."));
     assert_eq!(arg(&s000, "block-stream", "base-node").source.as_ref().map(|s| s.line), Some(200));
     let s004 = parsed(SEED_004);
     let ex = &s004.events["BALLOON_CHANGE"].examples[0];

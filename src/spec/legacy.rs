@@ -201,7 +201,7 @@ impl Doc<'_> {
         }
         let mut command = Command::new(name.clone(), source);
         let body = &self.reassign_orphan_members(&name, body);
-        command.doc = doc_text(&body.desc);
+        command.doc = doc_text(&body.desc).or_else(|| doc_text(&body.returns_intro));
         command.examples = self.examples(&body.examples);
         command.args = self.arguments(&name, body);
         command.returns = self.returns(&name, body);

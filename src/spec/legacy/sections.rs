@@ -165,7 +165,8 @@ fn text_boundary(
         }
         return Boundary::None;
     }
-    if is_note_start(&line.text) {
+    // Leftovers of an example whose other lines were lost (`"name": "bootindex",`).
+    if is_note_start(&line.text) || line.text.starts_with(['"', '{', '}', '[', ']']) {
         return Boundary::None;
     }
     if is_structural(&line.text) {
@@ -353,6 +354,21 @@ mod tests {
         assert_eq!(s[1].first_line(), 16);
         assert_eq!(s[1].units.len(), 4);
         assert_eq!(s[2].first_line(), 30);
+    }
+
+    #[test]
+    fn example_leftovers_do_not_start_a_section() {
+        let l = lines(&[
+            (1, "a"),
+            (2, "---"),
+            (3, r#"-> { "execute": "a" }"#),
+            (7, r#""name": "x","#),
+            (12, "Return the b."),
+            (15, r#"-> { "execute": "b" }"#),
+        ]);
+        let s = split(&l, false, true);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].first_line(), 12);
     }
 
     #[test]
