@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::check::examples::check_examples_report;
 use crate::check::schema::{SchemaOptions, SchemaSet};
 use crate::compat;
-use crate::source;
+use crate::source::{self, Loader};
 use crate::spec::{self, DiagnosticKind, SourceKind, Spec};
 use crate::target::record::record;
 use crate::target::Binary;
@@ -52,6 +52,10 @@ pub enum Command {
         /// Print only the drift between sources (what they disagree on).
         #[arg(long)]
         drift: bool,
+        /// A SOURCE that names the headless prose pieces of `.hx` diffs (hunks that cut off
+        /// their section's heading), by matching member names against its commands.
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Write one JSON Schema (draft 2020-12) per command's arguments, per return type and per
     /// event, and check the documentation's own examples against them.
@@ -84,6 +88,9 @@ pub enum Command {
         /// Which changes make the exit code 1.
         #[arg(long, value_enum, default_value = "breaking")]
         fail_on: compat::FailOn,
+        /// A SOURCE that names the headless prose pieces of `.hx` diffs (see `spec`).
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Launch real QEMU and save its greeting, query-version, query-qmp-schema,
     /// query-commands and query-events replies as a transcript (a SOURCE for `spec`).
@@ -99,6 +106,7 @@ pub enum Command {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
+    restore_sigpipe();
     init_tracing();
     let cli = Cli::parse();
     match run(cli) {
@@ -110,6 +118,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Lets `qmpcheck ... | head` end quietly, as Unix tools do, instead of panicking on a
+/// closed stdout.
+fn restore_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: resetting a signal to its default disposition before any thread starts.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QMPCHECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -119,29 +135,44 @@ fn init_tracing() {
 /// Runs a parsed command line. `Err` carries a message for exit code 2.
 pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Spec { sources, kind, format, drift } => run_spec(&sources, kind, format, drift),
-        Command::Schema { sources, kind, out, strict } => run_schema(&sources, kind, &out, strict),
+        Command::Spec { sources, kind, format, drift, reference } => {
+            run_spec(&loader(kind, reference.as_deref())?, &sources, format, drift)
+        }
+        Command::Schema { sources, kind, out, strict } => {
+            run_schema(&loader(kind, None)?, &sources, &out, strict)
+        }
         Command::Record { target, out } => run_record(&target, &out),
-        Command::Compat { old, new, kind, format, fail_on } => run_compat(&old, &new, kind, format, fail_on),
+        Command::Compat { old, new, kind, format, fail_on, reference } => {
+            run_compat(&loader(kind, reference.as_deref())?, &old, &new, format, fail_on)
+        }
     }
 }
 
+/// A loader with the kind override and the `--reference` model, if any.
+fn loader(kind: Option<SourceKind>, reference: Option<&str>) -> Result<Loader, String> {
+    let reference = match reference {
+        Some(arg) => Some(source::load(arg, None).map_err(|e| format!("--reference {e}"))?),
+        None => None,
+    };
+    Ok(Loader { kind, reference })
+}
+
 /// Loads and merges every SOURCE into one model.
-fn load_all(sources: &[String], kind: Option<SourceKind>) -> Result<Spec, String> {
+fn load_all(loader: &Loader, sources: &[String]) -> Result<Spec, String> {
     let mut specs = Vec::new();
     for s in sources {
-        specs.push(source::load(s, kind).map_err(|e| e.to_string())?);
+        specs.push(loader.load(s).map_err(|e| e.to_string())?);
     }
     Ok(spec::merge::merge(specs))
 }
 
 fn run_spec(
+    loader: &Loader,
     sources: &[String],
-    kind: Option<SourceKind>,
     format: SpecFormat,
     drift: bool,
 ) -> Result<ExitCode, String> {
-    let model = load_all(sources, kind)?;
+    let model = load_all(loader, sources)?;
     if drift {
         let drifts: Vec<_> = model.diagnostics.iter().filter(|d| d.kind == DiagnosticKind::Drift).collect();
         match format {
@@ -182,13 +213,8 @@ fn run_spec(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_schema(
-    sources: &[String],
-    kind: Option<SourceKind>,
-    out: &Path,
-    strict: bool,
-) -> Result<ExitCode, String> {
-    let model = load_all(sources, kind)?;
+fn run_schema(loader: &Loader, sources: &[String], out: &Path, strict: bool) -> Result<ExitCode, String> {
+    let model = load_all(loader, sources)?;
     let set = SchemaSet::build(&model, SchemaOptions { strict });
     let written = set.write_all(out).map_err(|e| e.to_string())?;
     let examples = check_examples_report(&model, &set);
@@ -241,8 +267,8 @@ fn run_record(target: &str, out: &Path) -> Result<ExitCode, String> {
 
 /// Loads one side of a comparison; a side whose syntax could not be read is an error
 /// naming the first place, since a diff against half a document would mislead.
-fn load_side(arg: &str, kind: Option<SourceKind>) -> Result<Spec, String> {
-    let model = source::load(arg, kind).map_err(|e| e.to_string())?;
+fn load_side(loader: &Loader, arg: &str) -> Result<Spec, String> {
+    let model = loader.load(arg).map_err(|e| e.to_string())?;
     if let Some(first) = model.diagnostics.iter().find(|d| d.kind == DiagnosticKind::Syntax) {
         return Err(format!("{arg}: cannot compare a source that does not parse: {first}"));
     }
@@ -250,14 +276,14 @@ fn load_side(arg: &str, kind: Option<SourceKind>) -> Result<Spec, String> {
 }
 
 fn run_compat(
+    loader: &Loader,
     old: &str,
     new: &str,
-    kind: Option<SourceKind>,
     format: compat::render::Format,
     fail_on: compat::FailOn,
 ) -> Result<ExitCode, String> {
-    let old_model = load_side(old, kind)?;
-    let new_model = load_side(new, kind)?;
+    let old_model = load_side(loader, old)?;
+    let new_model = load_side(loader, new)?;
     let report = compat::diff(&old_model, &new_model);
     print!("{}", compat::render::render(&report, format));
     Ok(if report.trips(fail_on) { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -7,7 +7,8 @@
 //! - `PATH@old` / `PATH@new`: one side of an `.hx` diff (plain `PATH` of a diff is the new side);
 //! - a folder: a QAPI folder (its `qapi-schema.json` as the root when present, else every
 //!   `*.json`), otherwise every file in it; the models are merged ([`crate::spec::merge`]);
-//! - `qemu:BINARY`, `storage-daemon:BINARY`, `builtin`: not handled here yet.
+//! - `qemu:BINARY`, `storage-daemon:BINARY`: QEMU launched sandboxed and introspected.
+//! - `builtin`: the embedded QEMU 7.2 model recorded in corpus/.
 //!
 //! Source labels are the path as given (with `@old`/`@new` for `.hx` sides); QAPI includes
 //! are labelled by the including file's directory joined with the include path.
@@ -15,6 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::spec::{self, DiagnosticKind, Source, SourceKind, Spec};
+use crate::target::record::record;
+use crate::target::Binary;
 
 /// Why a source could not be loaded at all.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +66,14 @@ pub enum LoadError {
         /// The path as given.
         path: String,
     },
+    /// Launching or asking QEMU failed.
+    #[error("{source_arg}: {source}")]
+    Target {
+        /// The SOURCE argument as given.
+        source_arg: String,
+        /// What went wrong.
+        source: Box<crate::target::TargetError>,
+    },
     /// A source form this build does not load yet.
     #[error("{source_arg}: {reason}")]
     Unsupported {
@@ -73,27 +84,73 @@ pub enum LoadError {
     },
 }
 
+/// The text of the embedded `builtin` model: QEMU 7.2's `query-qmp-schema` for
+/// qemu-system-x86_64, recorded by `qmpcheck record` (corpus/qemu-7.2/).
+pub const BUILTIN_TRANSCRIPT: &str = include_str!("../corpus/qemu-7.2/qemu-system-x86_64.json");
+
+/// The label sources of the `builtin` model carry.
+pub const BUILTIN_LABEL: &str = "builtin:corpus/qemu-7.2/qemu-system-x86_64.json";
+
+/// The embedded model (QEMU 7.2, qemu-system-x86_64 with `-machine none`).
+pub fn builtin() -> Spec {
+    spec::introspect::parse(BUILTIN_TRANSCRIPT, BUILTIN_LABEL)
+}
+
 /// Loads one SOURCE argument into a model. `kind` overrides content detection.
 pub fn load(arg: &str, kind: Option<SourceKind>) -> Result<Spec, LoadError> {
-    if let Some(reason) = unsupported(arg) {
-        return Err(LoadError::Unsupported { source_arg: arg.to_string(), reason });
-    }
-    let (path, side) = split_side(arg);
-    let fs_path = Path::new(path);
-    if !fs_path.exists() {
-        return Err(LoadError::NotFound { path: path.to_string() });
-    }
-    if fs_path.is_dir() {
-        if let Some(side) = side {
-            return Err(LoadError::SideOfNonHx {
-                path: path.to_string(),
-                side: side.name().into(),
-                kind: SourceKind::Qapi,
-            });
+    Loader { kind, reference: None }.load(arg)
+}
+
+/// How SOURCE arguments are loaded.
+#[derive(Debug, Clone, Default)]
+pub struct Loader {
+    /// Overrides content detection of the document kind.
+    pub kind: Option<SourceKind>,
+    /// A model that names the headless prose pieces of `.hx` diffs (hunks that cut off a
+    /// section's heading): see [`spec::hx::attribute`].
+    pub reference: Option<Spec>,
+}
+
+impl Loader {
+    /// Loads one SOURCE argument into a model.
+    pub fn load(&self, arg: &str) -> Result<Spec, LoadError> {
+        if arg == "builtin" {
+            return Ok(builtin());
         }
-        return load_folder(path, kind);
+        if let Some(model) = load_live(arg)? {
+            return Ok(model);
+        }
+        let (path, side) = split_side(arg);
+        let fs_path = Path::new(path);
+        if !fs_path.exists() {
+            return Err(LoadError::NotFound { path: path.to_string() });
+        }
+        if fs_path.is_dir() {
+            if let Some(side) = side {
+                return Err(LoadError::SideOfNonHx {
+                    path: path.to_string(),
+                    side: side.name().into(),
+                    kind: SourceKind::Qapi,
+                });
+            }
+            return load_folder(path, self.kind);
+        }
+        load_file(path, side, self.kind, self.reference.as_ref())
     }
-    load_file(path, side, kind)
+}
+
+/// `qemu:BINARY` / `storage-daemon:BINARY`: launch it sandboxed and introspect it.
+fn load_live(arg: &str) -> Result<Option<Spec>, LoadError> {
+    let (kind, path) = if let Some(p) = arg.strip_prefix("qemu:") {
+        (Binary::SystemX86, p)
+    } else if let Some(p) = arg.strip_prefix("storage-daemon:") {
+        (Binary::StorageDaemon, p)
+    } else {
+        return Ok(None);
+    };
+    let transcript = record(kind, path)
+        .map_err(|e| LoadError::Target { source_arg: arg.to_string(), source: Box::new(e) })?;
+    Ok(Some(spec::introspect::parse(&transcript.to_string(), arg)))
 }
 
 /// The side of an `.hx` diff a `PATH@old` / `PATH@new` argument selects.
@@ -110,21 +167,6 @@ impl Side {
             Side::New => "new",
         }
     }
-}
-
-fn unsupported(arg: &str) -> Option<String> {
-    if arg == "builtin" {
-        return Some("the builtin model is not available in this build yet".into());
-    }
-    for prefix in ["qemu:", "storage-daemon:"] {
-        if arg.starts_with(prefix) {
-            return Some(format!(
-                "launching QEMU to introspect it is not wired into SOURCE loading yet; \
-                 record its schema with `qmpcheck record` and pass the file (prefix {prefix})"
-            ));
-        }
-    }
-    None
 }
 
 /// Splits `PATH@old` / `PATH@new`; a path that itself exists with the suffix is taken whole.
@@ -147,7 +189,12 @@ fn read_text(path: &str) -> Result<String, LoadError> {
         .map_err(|e| LoadError::NotUtf8 { path: path.to_string(), offset: e.utf8_error().valid_up_to() })
 }
 
-fn load_file(path: &str, side: Option<Side>, kind: Option<SourceKind>) -> Result<Spec, LoadError> {
+fn load_file(
+    path: &str,
+    side: Option<Side>,
+    kind: Option<SourceKind>,
+    reference: Option<&Spec>,
+) -> Result<Spec, LoadError> {
     let text = read_text(path)?;
     let kind = kind
         .or_else(|| spec::detect::detect(&text))
@@ -165,7 +212,10 @@ fn load_file(path: &str, side: Option<Side>, kind: Option<SourceKind>) -> Result
                 Some(Side::New) => format!("{path}@new"),
                 _ => path.to_string(),
             };
-            let sides = spec::hx::parse_labelled(&text, &old_label, &new_label);
+            let mut sides = spec::hx::parse_labelled(&text, &old_label, &new_label);
+            if let Some(reference) = reference {
+                spec::hx::attribute(&mut sides, reference);
+            }
             match side {
                 Some(Side::Old) => sides.old,
                 _ => sides.new,
@@ -216,7 +266,7 @@ fn load_folder(path: &str, kind: Option<SourceKind>) -> Result<Spec, LoadError> 
     let mut skipped = Vec::new();
     for file in chosen {
         let file_kind = if is_qapi_folder { Some(SourceKind::Qapi) } else { kind };
-        match load_file(&label(file), None, file_kind) {
+        match load_file(&label(file), None, file_kind, None) {
             Ok(spec) => specs.push(spec),
             Err(LoadError::UnknownKind { path }) => skipped.push(path),
             Err(e) => return Err(e),
