@@ -153,7 +153,7 @@ fn seed_000_commands_are_example_names_plus_headed_names() {
         "header 'x-colo-lost-heartbeat' has no underline"
     ));
     // change-backing-file has neither header nor example in this copy: reported, skipped.
-    assert!(has_diag(&spec, DiagnosticKind::Syntax, 628, "names no command"));
+    assert!(has_diag(&spec, DiagnosticKind::Damaged, 628, "names no command"));
 }
 
 #[test]
@@ -349,7 +349,7 @@ fn sources_are_the_seeds_own_line_numbers() {
 #[test]
 fn doc_mistakes_are_reported() {
     let s001 = parsed(SEED_001);
-    assert!(has_diag(&s001, DiagnosticKind::Syntax, 548, "skipped 18 blame annotations"));
+    assert!(has_diag(&s001, DiagnosticKind::Damaged, 548, "skipped 18 blame annotations"));
     assert!(has_diag(&s001, DiagnosticKind::DocFinding, 2113, "'setup-time' lacks the colon"));
     assert!(has_diag(&s001, DiagnosticKind::DocFinding, 400, "underlined with 10 dashes for 34"));
     assert!(has_diag(&s001, DiagnosticKind::DocFinding, 774, "'blockdev-snapshot' executes 'blockdev-add'"));
@@ -375,15 +375,15 @@ fn doc_mistakes_are_reported() {
     assert!(has_diag(&s004, DiagnosticKind::DocFinding, 237, "underlined with 20 dashes for 16"));
     let s000 = parsed(SEED_000);
     // The "(json-int)" line under "failed_rd_operations" is lost in this copy.
-    assert!(has_diag(&s000, DiagnosticKind::Syntax, 1008, "line 1009 after it is missing"));
+    assert!(has_diag(&s000, DiagnosticKind::Damaged, 1008, "line 1009 after it is missing"));
 }
 
 #[test]
 fn diagnostic_counts_per_seed() {
     use DiagnosticKind::*;
     let counts = |name| kinds(&parsed(name));
-    assert_eq!(counts(SEED_000), BTreeMap::from([(Syntax, 21), (Recovered, 49), (DocFinding, 10)]));
-    assert_eq!(counts(SEED_001), BTreeMap::from([(Syntax, 1), (Recovered, 23), (DocFinding, 39)]));
+    assert_eq!(counts(SEED_000), BTreeMap::from([(Damaged, 21), (Recovered, 49), (DocFinding, 10)]));
+    assert_eq!(counts(SEED_001), BTreeMap::from([(Damaged, 1), (Recovered, 23), (DocFinding, 39)]));
     assert_eq!(counts(SEED_004), BTreeMap::from([(Recovered, 9), (DocFinding, 3)]));
 }
 

@@ -159,7 +159,7 @@ impl Doc<'_> {
             if has_table {
                 let message =
                     "a section with a member table names no command and has no example; skipped".to_string();
-                self.diag(DiagnosticKind::Syntax, section.first_line(), message);
+                self.diag(DiagnosticKind::Damaged, section.first_line(), message);
             }
             return None;
         };

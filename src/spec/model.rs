@@ -549,8 +549,12 @@ pub fn is_unstable(name: &str, features: &[String]) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiagnosticKind {
-    /// Text the parser could not read; it skipped to where it could resume.
+    /// Text of a formal source (QAPI, JSON) that breaks its grammar; the parser skipped to
+    /// where it could resume. `spec` and `compat` exit 2 on these.
     Syntax,
+    /// Text lost or garbled by the way a prose document was captured (missing lines, a web
+    /// viewer's annotations); the parser skipped it and says what is missing.
+    Damaged,
     /// Something recovered by inference (a command name taken from its example, ...).
     Recovered,
     /// A QAPI `include` whose file is not there.

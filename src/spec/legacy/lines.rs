@@ -90,7 +90,7 @@ pub(crate) fn prepare(text: &str, file: &str, spec: &mut Spec) -> Prepared {
     }
     if blame_pairs > 0 {
         spec.diag(
-            DiagnosticKind::Syntax,
+            DiagnosticKind::Damaged,
             Source::new(file, first_blame_line),
             format!(
                 "skipped {blame_pairs} blame annotations (commit message and date lines) of a web viewer"

@@ -345,7 +345,7 @@ impl Builder<'_> {
         let Some(kind) = kind else {
             if let Some(lost) = item.lost_after {
                 let message = format!("no type for member '{name}': line {lost} after it is missing");
-                self.spec.diag(DiagnosticKind::Syntax, source.clone(), message);
+                self.spec.diag(DiagnosticKind::Damaged, source.clone(), message);
             } else {
                 let message = format!("no type given for member '{name}'");
                 self.spec.diag(DiagnosticKind::DocFinding, source.clone(), message);
