@@ -9,6 +9,8 @@ pub mod check;
 pub mod cli;
 pub mod compat;
 pub mod conform;
+pub mod fuzz;
+pub mod gen;
 pub mod report;
 pub mod source;
 pub mod spec;
