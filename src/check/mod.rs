@@ -2,4 +2,5 @@
 //! the protocol rules of shared/docs/qmp-rules.md.
 
 pub mod examples;
+pub mod fast;
 pub mod schema;
