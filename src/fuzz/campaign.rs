@@ -40,7 +40,9 @@ use crate::target::Exit;
 /// Iterations per generator block (see the module doc).
 pub const BLOCK: u64 = 1000;
 /// Most steps of a session kept for a finding's reproducer (older ones are dropped).
-pub const HISTORY_LIMIT: usize = 512;
+pub const HISTORY_LIMIT: usize = 256;
+/// Most bytes of those steps (older ones are dropped past it).
+pub const HISTORY_BYTES: usize = 8 << 20;
 /// File name of the case log (the current target session's cases, truncated per start).
 pub const CASE_LOG: &str = "cases.log";
 
@@ -71,6 +73,11 @@ pub struct FuzzOptions {
     pub state_every: u64,
     /// Include `x-*`, unstable and deprecated commands (the separate campaign).
     pub unstable_campaign: bool,
+    /// Mutators not to use (by name): their cases are sent unmutated instead. The draw
+    /// stays the same, so the rest of the sequence does not change.
+    pub exclude_mutators: Vec<String>,
+    /// Commands never drawn (on top of the safety rules), e.g. ones a rule misses.
+    pub skip_commands: Vec<String>,
 }
 
 impl FuzzOptions {
@@ -90,6 +97,8 @@ impl FuzzOptions {
             mutate_percent: 30,
             state_every: 100,
             unstable_campaign: false,
+            exclude_mutators: Vec::new(),
+            skip_commands: Vec::new(),
         }
     }
 }
@@ -102,8 +111,8 @@ pub enum FuzzError {
     Target {
         /// The target as text.
         target: String,
-        /// What failed.
-        source: InstanceError,
+        /// What failed (boxed to keep the error small).
+        source: Box<InstanceError>,
     },
     /// The findings store failed.
     #[error(transparent)]
@@ -255,10 +264,11 @@ pub fn run(opts: &FuzzOptions, progress: &dyn Fn(&Progress)) -> Result<FuzzSumma
         Some(m) => Arc::clone(m),
         None => Arc::new(introspect_model(&instance, &target_text, opts.reply_timeout)?),
     };
-    let fuzz_model = sharded(&model, opts.shard);
+    let fuzz_model = fuzzed_model(&model, opts.shard, &opts.skip_commands);
     let validators = Validators::new(&SchemaSet::build(&model, SchemaOptions::default()));
     let rules = gate_rules(&model, opts.unstable_campaign);
     let mut source = CaseSource::new(&fuzz_model, seed, opts.mutate_percent, opts.unstable_campaign);
+    source.exclude(&opts.exclude_mutators);
     if source.is_empty() {
         return Err(FuzzError::NoCommands { shard: opts.shard.map_or("all".into(), |s| s.to_string()) });
     }
@@ -299,10 +309,7 @@ pub fn run(opts: &FuzzOptions, progress: &dyn Fn(&Progress)) -> Result<FuzzSumma
         live.log_case(iteration, &step)?;
         counters.executed += 1;
         let outcome = live.session.run_step(&step, Some(iteration), Some(&validators));
-        live.history.push(step.clone());
-        if live.history.len() > HISTORY_LIMIT {
-            live.history.remove(0);
-        }
+        live.remember(&step);
         let restart =
             handle_outcome(outcome, &step, iteration, &mut instance, &mut live, &ctx, &mut counters)?;
         if restart {
@@ -463,27 +470,42 @@ impl Judged {
 }
 
 /// Judges an outcome: a closed connection asks the target how it died; a hang kills it.
+/// A successful `quit` is an expected exit; after any other fine step the process is
+/// polled once (no wait), so a death right after a reply is charged to its own step.
 pub(crate) fn judge(outcome: StepOutcome, step: &Step, instance: &mut Instance) -> Judged {
     match outcome {
-        StepOutcome::Fine { .. } => Judged::Fine,
+        StepOutcome::Fine { returned } if returned && step.command == "quit" => {
+            if instance.wait_exit(Duration::from_secs(3)).is_none() {
+                instance.kill();
+            }
+            Judged::ExpectedExit
+        }
+        StepOutcome::Fine { .. } => match instance.wait_exit(Duration::ZERO) {
+            None => Judged::Fine,
+            Some(exit) => died(step, Some(exit), instance, "the process ended after its reply"),
+        },
         StepOutcome::Observed(obs) => Judged::Observed { signature: obs.signature, detail: obs.detail },
         StepOutcome::Closed { detail } => {
             let exit = instance.wait_exit(Duration::from_secs(3));
             if exit.is_none() {
                 instance.kill();
             }
-            match classify_death(&step.command, exit, &instance.stderr()) {
-                Some(signature) => {
-                    let how = exit.map_or_else(|| "connection closed".to_string(), |e| e.to_string());
-                    Judged::Died { signature, detail: format!("{how} after {}: {detail}", step.command) }
-                }
-                None => Judged::ExpectedExit,
-            }
+            died(step, exit, instance, &detail)
         }
         StepOutcome::Hang { detail } => {
             instance.kill();
             Judged::Hung { signature: Signature::hang(&step.command), detail }
         }
+    }
+}
+
+fn died(step: &Step, exit: Option<Exit>, instance: &Instance, detail: &str) -> Judged {
+    match classify_death(&step.command, exit, &instance.stderr()) {
+        Some(signature) => {
+            let how = exit.map_or_else(|| "connection closed".to_string(), |e| e.to_string());
+            Judged::Died { signature, detail: format!("{how} after {}: {detail}", step.command) }
+        }
+        None => Judged::ExpectedExit,
     }
 }
 
@@ -516,13 +538,14 @@ struct RunContext<'a> {
 struct Live {
     session: Session,
     history: Vec<Step>,
+    history_bytes: usize,
     log: File,
 }
 
 impl Live {
     fn start(instance: &Instance, out: &Path, timeout: Duration, target: &str) -> Result<Live, FuzzError> {
         let session = Session::open(instance, timeout)
-            .map_err(|source| FuzzError::Target { target: target.to_string(), source })?;
+            .map_err(|source| FuzzError::Target { target: target.to_string(), source: Box::new(source) })?;
         let path = out.join(CASE_LOG);
         let log = OpenOptions::new()
             .create(true)
@@ -530,7 +553,19 @@ impl Live {
             .truncate(true)
             .open(&path)
             .map_err(|source| FuzzError::Io { path, source })?;
-        Ok(Live { session, history: Vec::new(), log })
+        Ok(Live { session, history: Vec::new(), history_bytes: 0, log })
+    }
+
+    /// Keeps a sent step for reproducers, within [`HISTORY_LIMIT`] and [`HISTORY_BYTES`].
+    fn remember(&mut self, step: &Step) {
+        self.history_bytes += step.bytes.len();
+        self.history.push(step.clone());
+        while self.history.len() > 1
+            && (self.history.len() > HISTORY_LIMIT || self.history_bytes > HISTORY_BYTES)
+        {
+            let old = self.history.remove(0);
+            self.history_bytes -= old.bytes.len();
+        }
     }
 
     /// Appends the case to the case log (one JSON line) before it is sent.
@@ -548,19 +583,18 @@ impl Live {
 }
 
 fn launch(target: &FuzzTarget) -> Result<Instance, FuzzError> {
-    Instance::launch(target).map_err(|source| FuzzError::Target { target: target.describe(), source })
+    Instance::launch(target)
+        .map_err(|source| FuzzError::Target { target: target.describe(), source: Box::new(source) })
 }
 
-/// The model with only the shard's commands.
-fn sharded(model: &Arc<Spec>, shard: Option<Shard>) -> Arc<Spec> {
-    match shard {
-        None => Arc::clone(model),
-        Some(s) => {
-            let mut spec = (**model).clone();
-            spec.commands.retain(|name, _| s.contains(name));
-            Arc::new(spec)
-        }
+/// The model with only the shard's commands, minus the skipped ones.
+fn fuzzed_model(model: &Arc<Spec>, shard: Option<Shard>, skip: &[String]) -> Arc<Spec> {
+    if shard.is_none() && skip.is_empty() {
+        return Arc::clone(model);
     }
+    let mut spec = (**model).clone();
+    spec.commands.retain(|name, _| shard.map_or(true, |s| s.contains(name)) && !skip.contains(name));
+    Arc::new(spec)
 }
 
 /// The target's version from `query-version` on a short-lived connection.
@@ -631,6 +665,7 @@ pub struct CaseSource<'a> {
     unstable_campaign: bool,
     generator: crate::gen::Generator<'a>,
     rng: SplitMix64,
+    excluded: Vec<String>,
     /// The iteration the generator would draw next.
     next: u64,
 }
@@ -648,7 +683,21 @@ impl<'a> CaseSource<'a> {
     /// A source over `spec` (the commands to fuzz).
     pub fn new(spec: &'a Spec, seed: u64, mutate_percent: u8, unstable_campaign: bool) -> CaseSource<'a> {
         let (generator, rng) = block_generators(spec, seed, 0, unstable_campaign);
-        CaseSource { spec, seed, mutate_percent, unstable_campaign, generator, rng, next: 0 }
+        CaseSource {
+            spec,
+            seed,
+            mutate_percent,
+            unstable_campaign,
+            generator,
+            rng,
+            excluded: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Leaves these mutators out (their cases go unmutated).
+    pub fn exclude(&mut self, mutators: &[String]) {
+        self.excluded = mutators.to_vec();
     }
 
     /// Whether the generator has no command to draw.
@@ -676,8 +725,8 @@ impl<'a> CaseSource<'a> {
     fn draw(&mut self, iteration: u64) -> Step {
         let command = self.generator.next_command();
         let mutate = crate::gen::ChoiceSource::up_to(&mut self.rng, 99) < u64::from(self.mutate_percent);
-        if mutate {
-            let mutated = mutate_any(self.spec, &command, &mut self.rng);
+        let mutated = mutate.then(|| mutate_any(self.spec, &command, &mut self.rng));
+        if let Some(mutated) = mutated.filter(|m| !self.excluded.iter().any(|e| e == m.mutator.name())) {
             let expect = match mutated.expect {
                 Expectation::Rejected | Expectation::ParseErrorThenSurvive => Expect::Error,
                 Expectation::Accepted => Expect::Any,

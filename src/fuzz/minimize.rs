@@ -139,20 +139,6 @@ pub fn minimize(dir: &Path, opts: &ReplayOptions) -> Result<MinimizeOutcome, Fuz
     let runner = Runner::new(opts)?;
     let mut runs = 0usize;
     let mut failure: Option<FuzzError> = None;
-    let mut reproduces = |candidate: &[Step]| -> bool {
-        if runs >= opts.max_runs || failure.is_some() || candidate.is_empty() {
-            return false;
-        }
-        runs += 1;
-        match runner.run(candidate) {
-            Ok((Some(sig), _)) => sig.text() == meta.signature,
-            Ok((None, _)) => false,
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
-        }
-    };
     let bytes_of = |s: &[Step]| s.iter().map(|s| s.bytes.len()).sum::<usize>();
     let mut outcome = MinimizeOutcome {
         dir: dir.to_path_buf(),
@@ -163,27 +149,40 @@ pub fn minimize(dir: &Path, opts: &ReplayOptions) -> Result<MinimizeOutcome, Fuz
         bytes_after: bytes_of(&steps),
         runs: 0,
     };
-    if !reproduces(&steps) {
-        drop(reproduces);
-        if let Some(e) = failure {
-            return Err(e);
+    let best = {
+        let mut reproduces = |candidate: &[Step]| -> bool {
+            if runs >= opts.max_runs || failure.is_some() || candidate.is_empty() {
+                return false;
+            }
+            runs += 1;
+            match runner.run(candidate) {
+                Ok((Some(sig), _)) => sig.text() == meta.signature,
+                Ok((None, _)) => false,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        };
+        if reproduces(&steps) {
+            let mut best = ddmin(&steps, &mut reproduces);
+            for index in 0..best.len() {
+                shrink_step(&mut best, index, &mut reproduces);
+            }
+            Some(best)
+        } else {
+            None
         }
-        outcome.runs = runs;
-        return Ok(outcome);
-    }
-    let mut best = ddmin(&steps, &mut reproduces);
-    for index in 0..best.len() {
-        shrink_step(&mut best, index, &mut reproduces);
-    }
-    drop(reproduces);
+    };
+    outcome.runs = runs;
     if let Some(e) = failure {
         return Err(e);
     }
+    let Some(best) = best else { return Ok(outcome) };
     write_minimized(dir, &best)?;
     outcome.reproduced = true;
     outcome.steps_after = best.len();
     outcome.bytes_after = bytes_of(&best);
-    outcome.runs = runs;
     Ok(outcome)
 }
 
@@ -374,8 +373,9 @@ impl<'a> Runner<'a> {
     /// The first finding's signature on a fresh target, and the steps the gate refused.
     fn run(&self, steps: &[Step]) -> Result<(Option<super::Signature>, usize), FuzzError> {
         let mut instance = launch(&self.opts.target)?;
-        let mut session = Session::open(&instance, self.opts.reply_timeout)
-            .map_err(|source| FuzzError::Target { target: self.opts.target.describe(), source })?;
+        let mut session = Session::open(&instance, self.opts.reply_timeout).map_err(|source| {
+            FuzzError::Target { target: self.opts.target.describe(), source: Box::new(source) }
+        })?;
         let mut denied = 0;
         for step in steps {
             let step = match gate(&self.rules, step.clone(), instance.scratch_dir()) {
@@ -395,7 +395,8 @@ impl<'a> Runner<'a> {
 }
 
 fn launch(target: &FuzzTarget) -> Result<Instance, FuzzError> {
-    Instance::launch(target).map_err(|source| FuzzError::Target { target: target.describe(), source })
+    Instance::launch(target)
+        .map_err(|source| FuzzError::Target { target: target.describe(), source: Box::new(source) })
 }
 
 /// The model of the target: the emulator's own, or QEMU's `query-qmp-schema`.

@@ -111,9 +111,12 @@ fn check_server_message(value: &Value) {
     }
 }
 
+/// The schemas of [`model`], their validators, and every (role, name) they cover.
+type Checkers = (SchemaSet, Validators, Vec<(SchemaRole, String)>);
+
 /// The schema set and validators of [`model`] (built once).
-fn validators() -> &'static (SchemaSet, Validators, Vec<(SchemaRole, String)>) {
-    static SET: OnceLock<(SchemaSet, Validators, Vec<(SchemaRole, String)>)> = OnceLock::new();
+fn validators() -> &'static Checkers {
+    static SET: OnceLock<Checkers> = OnceLock::new();
     SET.get_or_init(|| {
         let set = SchemaSet::build(&model(), Default::default());
         let names = set.iter().map(|(role, name, _)| (role, name.to_string())).collect();

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Most bytes a transcript keeps (oldest entries are dropped past it).
-pub const TRANSCRIPT_LIMIT: usize = 16 << 20;
+pub const TRANSCRIPT_LIMIT: usize = 4 << 20;
 
 /// Which way bytes went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
