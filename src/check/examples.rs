@@ -1,12 +1,21 @@
 //! Checks the documentation's own JSON examples against the schemas derived from the model.
 //!
 //! Old QEMU docs carry examples with missing commas, `...` ellipses and wrong member names.
-//! Each example is parsed as JSON as written, then: a request (`-> {"execute": ...}`) must
-//! execute its own command and its `arguments` must satisfy the command's argument schema;
-//! a reply (`<- {"return": ...}`) must satisfy the return schema; an event example (under an
-//! event, or under a command whose example shows the event it causes) must name a known
-//! event and its `data` must satisfy that event's schema. Every failure becomes a
-//! [`DiagnosticKind::DocFinding`] at the example's source.
+//! Each example is parsed as JSON as written, then checked in document order:
+//! - a request (`-> {"execute": ...}`) must execute a command the model has, and its
+//!   `arguments` must satisfy that command's argument schema. Examples often show setup steps
+//!   (`blockdev-add` before `x-blockdev-change`), so a request for *another known* command is
+//!   checked against that command, not reported (the legacy parser already reports names
+//!   that differ from their section);
+//! - a reply (`<- {"return": ...}`) must satisfy the return schema of the command the latest
+//!   request executed (the section's own command before any request); error replies, and
+//!   replies after a request for an unknown command, are skipped;
+//! - an event example (under an event, or under a command whose example shows the event it
+//!   causes) must name an event the model has — under a command, an unknown event is
+//!   skipped since the model may hold no events at all — and its `data` must satisfy it.
+//!
+//! Every failing example becomes one [`DiagnosticKind::DocFinding`] at its source, naming the
+//! item it is documented under and every violation.
 
 use serde_json::Value;
 
@@ -20,7 +29,8 @@ pub struct ExampleReport {
     pub checked: usize,
     /// Examples that parsed and satisfied their schema.
     pub passed: usize,
-    /// Examples that could not be judged: error replies, events the model does not know.
+    /// Examples that could not be judged: error replies, replies to unknown commands, events
+    /// the model does not know shown under a command.
     pub skipped: usize,
     /// One finding per failing example (its violations joined with `; `).
     pub diagnostics: Vec<Diagnostic>,
@@ -43,14 +53,15 @@ pub fn check_examples_report(spec: &Spec, schemas: &SchemaSet) -> ExampleReport 
     let checker = Checker { spec, validators: Validators::new(schemas) };
     let mut report = ExampleReport::default();
     for command in spec.commands.values() {
+        let mut current = Some(command.name.clone());
         for example in &command.examples {
-            let owner = Owner::Command(&command.name);
-            report.record(checker.check(owner, example));
+            report.record(checker.check(Owner::Command(&command.name), example, &mut current));
         }
     }
     for event in spec.events.values() {
+        let mut current = None;
         for example in &event.examples {
-            report.record(checker.check(Owner::Event(&event.name), example));
+            report.record(checker.check(Owner::Event(&event.name), example, &mut current));
         }
     }
     report
@@ -95,7 +106,10 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn check(&self, owner: Owner<'_>, example: &Example) -> Outcome {
+    /// Checks one example. `current` is the command whose reply is expected next: the
+    /// section's own command at first, then the command of the latest request (`None` after
+    /// a request for an unknown command).
+    fn check(&self, owner: Owner<'_>, example: &Example, current: &mut Option<String>) -> Outcome {
         let finding =
             |message: String| Diagnostic::new(DiagnosticKind::DocFinding, example.source.clone(), message);
         let what = owner.describe();
@@ -107,70 +121,77 @@ impl Checker<'_> {
             return Outcome::Failed(finding(format!("{what} is not a json object")));
         };
         let problems = if object.contains_key("event") {
-            match self.check_event(owner, &value) {
-                Some(p) => p,
-                None => return Outcome::Skipped,
-            }
+            self.check_event(owner, &value)
         } else {
             match (owner, example.direction) {
-                (Owner::Command(name), Direction::Request) => self.check_request(name, &value),
-                (Owner::Command(name), _) => match self.check_reply(name, &value) {
-                    Some(p) => p,
-                    None => return Outcome::Skipped,
-                },
-                (Owner::Event(_), _) => vec!["has no \"event\" member".to_string()],
+                (Owner::Command(own), Direction::Request) => Some(self.check_request(own, &value, current)),
+                (Owner::Command(own), _) => {
+                    current.as_deref().and_then(|name| self.check_reply(own, name, &value))
+                }
+                (Owner::Event(_), _) => Some(vec!["has no \"event\" member".to_string()]),
             }
         };
-        if problems.is_empty() {
-            Outcome::Passed
-        } else {
-            Outcome::Failed(finding(format!("{what} {}", problems.join("; "))))
+        match problems {
+            None => Outcome::Skipped,
+            Some(problems) if problems.is_empty() => Outcome::Passed,
+            Some(problems) => Outcome::Failed(finding(format!("{what} {}", problems.join("; ")))),
         }
     }
 
-    /// Problems of a `{"execute": ..., "arguments": ...}` example of `command`.
-    fn check_request(&self, command: &str, value: &Value) -> Vec<String> {
+    /// Problems of a `{"execute": ..., "arguments": ...}` example; sets `current` to the
+    /// executed command when the model has it.
+    fn check_request(&self, own: &str, value: &Value, current: &mut Option<String>) -> Vec<String> {
+        *current = None;
         let execute = value.get("execute").or_else(|| value.get("exec-oob"));
         let Some(execute) = execute else { return vec!["has no \"execute\" member".to_string()] };
         let Some(execute) = execute.as_str() else {
             return vec![format!("has a non-string \"execute\": {execute}")];
         };
-        if execute != command {
-            return vec![format!("executes '{execute}' instead")];
+        if !self.spec.commands.contains_key(execute) {
+            return vec![format!("executes '{execute}', which the model does not have")];
         }
+        *current = Some(execute.to_string());
         let empty = Value::Object(Default::default());
         let arguments = value.get("arguments").unwrap_or(&empty);
-        violations("arguments", self.validators.validate_args(command, arguments))
+        violations(&label("arguments", own, execute), self.validators.validate_args(execute, arguments))
     }
 
-    /// Problems of a `{"return": ...}` example of `command`; `None` for an error reply.
-    fn check_reply(&self, command: &str, value: &Value) -> Option<Vec<String>> {
+    /// Problems of a `{"return": ...}` example replying to `command` (in the section of
+    /// `own`); `None` for an error reply.
+    fn check_reply(&self, own: &str, command: &str, value: &Value) -> Option<Vec<String>> {
         if value.get("error").is_some() {
             return None;
         }
         let Some(returned) = value.get("return") else {
             return Some(vec!["has neither \"return\" nor \"error\"".to_string()]);
         };
-        Some(violations("return", self.validators.validate_return(command, returned)))
+        Some(violations(&label("return", own, command), self.validators.validate_return(command, returned)))
     }
 
-    /// Problems of an `{"event": ..., "data": ...}` example; `None` when the model does not
-    /// know the event and the example is under a command (the model may lack events).
+    /// Problems of an `{"event": ..., "data": ...}` example; `None` when the example is
+    /// under a command and the model does not know the event (it may hold no events).
     fn check_event(&self, owner: Owner<'_>, value: &Value) -> Option<Vec<String>> {
         let Some(name) = value.get("event").and_then(Value::as_str) else {
             return Some(vec!["has a non-string \"event\"".to_string()]);
         };
-        if let Owner::Event(expected) = owner {
-            if name != expected {
-                return Some(vec![format!("shows event '{name}' instead")]);
-            }
-        } else if !self.spec.events.contains_key(name) {
-            return None;
+        if !self.spec.events.contains_key(name) {
+            return match owner {
+                Owner::Event(_) => Some(vec![format!("shows event '{name}', which the model does not have")]),
+                Owner::Command(_) => None,
+            };
         }
         let empty = Value::Object(Default::default());
         let data = value.get("data").unwrap_or(&empty);
-        let label = format!("event '{name}' data");
-        Some(violations(&label, self.validators.validate_event(name, data)))
+        Some(violations(&format!("event '{name}' data"), self.validators.validate_event(name, data)))
+    }
+}
+
+/// `arguments` for the section's own command, `arguments of 'blockdev-add'` for another.
+fn label(what: &str, own: &str, command: &str) -> String {
+    if own == command {
+        what.to_string()
+    } else {
+        format!("{what} of '{command}'")
     }
 }
 

@@ -11,7 +11,8 @@
 //!
 //! Mapping of the model:
 //! - builtins: `str` → string, integer types → `integer` with `minimum`/`maximum` from
-//!   [`Builtin::int_range`], `number` → number (integers included, as in QEMU), `bool` →
+//!   [`Builtin::int_range`] (in introspected models, where QEMU reports every integer type
+//!   as `int`, `int` spans `i64::MIN..=u64::MAX`), `number` → number (integers included, as in QEMU), `bool` →
 //!   boolean, `null` → null, `any` → `{}`, `object` → open object;
 //! - enum → `enum`; array → `items`; struct → `properties` + `required` (+
 //!   `additionalProperties: false` when closed);
@@ -413,7 +414,9 @@ impl<'s> Builder<'s> {
     fn args_document(&self, command: &crate::spec::Command) -> Value {
         let root = match &command.args {
             Some(ty) => self.type_schema(ty),
-            None => json!({"type": "object", "additionalProperties": false}),
+            // `properties: {}` makes the crate name the key ("'x' was unexpected") rather than
+            // the value ("False schema does not allow 1").
+            None => json!({"type": "object", "properties": {}, "additionalProperties": false}),
         };
         self.document(root, Flow::Input, format!("{} arguments", command.name), command.doc.as_deref())
     }
@@ -442,6 +445,7 @@ impl<'s> Builder<'s> {
         }
         let mut schema = json!({"type": "object"});
         if self.options.strict {
+            schema["properties"] = json!({});
             schema["additionalProperties"] = Value::Bool(false);
         }
         schema
@@ -490,7 +494,7 @@ impl<'s> Builder<'s> {
 
     fn def_schema(&self, def: &TypeDef, flow: Flow) -> Value {
         let mut schema = match &def.kind {
-            TypeKind::Builtin { builtin } => builtin_schema(*builtin),
+            TypeKind::Builtin { builtin } => self.builtin(*builtin),
             TypeKind::Enum { values } => {
                 let names: Vec<Value> = values.iter().map(|v| Value::String(v.name.clone())).collect();
                 json!({"type": "string", "enum": names})
@@ -667,10 +671,20 @@ impl<'s> Builder<'s> {
         }
     }
 
+    /// A builtin's schema. Introspection reports every integer type as `int`, so in an
+    /// introspected model `int` may be any of them: its range is widened to
+    /// `i64::MIN..=u64::MAX` (what QEMU's input visitor takes for uint64 and size).
+    fn builtin(&self, builtin: Builtin) -> Value {
+        if builtin == Builtin::Int && self.spec.kind == Some(SourceKind::Introspect) {
+            return json!({"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX});
+        }
+        builtin_schema(builtin)
+    }
+
     /// A reference to a type; the same in both flows (each flow has its own `$defs`).
     fn type_schema(&self, ty: &TypeRef) -> Value {
         match ty {
-            TypeRef::Builtin(b) => builtin_schema(*b),
+            TypeRef::Builtin(b) => self.builtin(*b),
             TypeRef::Named(name) if self.spec.types.contains_key(name) => json!({"$ref": def_ref(name)}),
             TypeRef::Named(name) => json!({"$comment": format!("unresolved type {name}")}),
             TypeRef::Array(element) => json!({"type": "array", "items": self.type_schema(element)}),
