@@ -200,6 +200,16 @@ fn sequences_create_use_and_delete_names() {
         if first.name == "blockdev-add" && seq.len() >= 3 {
             let node = first.arguments["node-name"].as_str().expect("node-name").to_string();
             let last = seq.last().expect("non-empty");
+            // Every step names the node this sequence created, nothing older.
+            for step in &seq[1..] {
+                for member in ["node-name", "device", "node"] {
+                    if let Some(v) = step.arguments.get(member) {
+                        if step.name != "block-job-set-speed" {
+                            assert_eq!(v, &json!(node), "{} {}", step.name, step.arguments);
+                        }
+                    }
+                }
+            }
             if last.name == "blockdev-del" {
                 assert_eq!(last.arguments["node-name"], json!(node));
                 assert!(["null-co", "null-aio"].contains(&first.arguments["driver"].as_str().unwrap_or("")));

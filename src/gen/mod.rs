@@ -265,7 +265,9 @@ pub(crate) fn sequence(
         return Vec::new();
     }
     let kind = kinds[src.below(kinds.len())];
-    let walk = WalkConfig { prefer: true, use_existing_percent: 100, ..config.walk.clone() };
+    // Few optional members: each is one more way for a real QEMU to refuse the step.
+    let walk =
+        WalkConfig { prefer: true, use_existing_percent: 100, optional_percent: 15, ..config.walk.clone() };
     let mut out = Vec::new();
     let mut step =
         |name: &str, src: &mut dyn ChoiceSource, context: &mut Context, out: &mut Vec<GeneratedCommand>| {

@@ -112,6 +112,7 @@ pub const KNOWLEDGE: &[Row] = &[
     observe("query-named-block-nodes", BlockNode),
     observe("query-block", BlockNode),
     prefer("blockdev-add", "driver", &["null-co", "null-aio"]),
+    prefer("blockdev-add", "size", &["1048576"]),
     prefer("block_resize", "size", &["1048576"]),
     // QOM objects.
     name("object-add", "id", Object, Create),

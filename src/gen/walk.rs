@@ -188,6 +188,8 @@ impl<'a> Walker<'a> {
             }
             let name = match role {
                 NameRole::Create => self.context.fresh(kind),
+                // In sequences the newest name is the one just created for this scenario.
+                _ if self.config.prefer && !existing.is_empty() => existing[existing.len() - 1].clone(),
                 _ if !existing.is_empty() && src.percent(self.config.use_existing_percent) => {
                     existing[src.below(existing.len())].clone()
                 }
