@@ -1,7 +1,7 @@
 //! The emulator: a QMP server derived from the model, for testing clients without QEMU.
 //!
-//! It answers like QEMU 7.2 (checked against the real binary; see `ARCHITECTURE.md` and the
-//! divergence list below): the greeting, capabilities negotiation, the dispatcher's checks
+//! It answers like QEMU 7.2 (checked byte for byte against the real binary by
+//! `tests/emulator.rs`, except for the divergences listed below): the greeting, capabilities negotiation, the dispatcher's checks
 //! (`qapi/qmp-dispatch.c`), QAPI argument checking with QEMU's error texts
 //! (`qapi/qobject-input-visitor.c`, `qapi/qapi-visit-core.c`), out-of-band commands, parse
 //! errors and the control-character parser reset. Replies are the smallest value the model's
@@ -23,13 +23,18 @@
 //!   limit is not emulated. Parse error texts are mapped from serde_json's and match QEMU's for
 //!   the common cases only; single-quoted strings (a QEMU extension) are parse errors here.
 //! - A control character (not TAB/CR/LF) or 0xFE/0xFF resets the parser with one
-//!   "JSON parse error, stray '...'" naming that byte only (QEMU names the token so far).
+//!   "JSON parse error, stray '...'" naming that byte only (QEMU names the token so far),
+//!   then skips to a structural or control byte as QEMU's lexer does. Other lexical errors
+//!   inside a token (`01`, `\ud800`) get serde_json-derived texts, and `-0` echoes as `-0`
+//!   (QEMU reads it as the integer 0).
 //! - When several members are unexpected, the first in input order is named (QEMU's order
 //!   follows a GLib hash table). Numbers QEMU parses as infinity (`1e400`) are parse errors.
 //! - Models from introspection collapse integer widths to `int` and mask type names, so
 //!   range errors (`expects uint8_t`) and alternate names (`expected: StrOrNull`) need a
 //!   QAPI-sourced model to match QEMU.
 //! - `quit` closes the connection only; the server keeps serving others.
+//! - As in QEMU 7.2 (and unlike qmp-spec's advice), `exec-oob` without `id` is executed;
+//!   `stop` in `prelaunch` changes nothing; events come before the reply that caused them.
 
 pub mod args;
 pub mod behaviour;
