@@ -14,7 +14,7 @@
 //! - [`values`]: minimal schema-valid values of a type.
 //! - [`behaviour`]: the table of commands with effects, and the state they change.
 //! - [`fault`]: injected faults (hang, die, garbage) parsed from `hang`, `die@quit`, `garbage:0.1`.
-//! - [`encode`]: QEMU's output form (key order of its hash tables, ASCII, `%.17g`, CRLF).
+//! - [`mod@encode`]: QEMU's output form (key order of its hash tables, ASCII, `%.17g`, CRLF).
 //! - [`server`]: a blocking UNIX socket server, one thread per connection, with a stop handle.
 //!
 //! Known divergences from QEMU 7.2, chosen knowingly:
@@ -55,7 +55,7 @@ use serde_json::Value;
 /// What a session sends, in the order QEMU would send it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outgoing {
-    /// A reply, an error or an event; write it with [`encode`].
+    /// A reply, an error or an event; write it with [`encode()`].
     Message(Value),
     /// Bytes to write as they are: a garbled or truncated reply from a [`Fault`].
     Raw(Vec<u8>),
