@@ -490,7 +490,7 @@ struct UnionPart {
 impl Shape {
     fn find(&self, key: &[u8], hint: &mut usize) -> Option<u32> {
         if let Some(slot) = self.slots.get(*hint) {
-            if &*slot.name == key {
+            if same_bytes(&slot.name, key) {
                 let found = *hint as u32;
                 *hint += 1;
                 return Some(found);
@@ -506,6 +506,29 @@ impl Shape {
         let union = self.union.as_ref()?;
         let index = union.branches.binary_search_by(|(v, _)| (**v).cmp(value)).ok()?;
         union.branches.get(index).map(|(_, shape)| *shape)
+    }
+}
+
+/// Byte-slice equality without a library call for the short names members have.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        if let Some(part) = s.get(at..at + 8) {
+            w.copy_from_slice(part);
+        }
+        u64::from_le_bytes(w)
+    };
+    match a.len() {
+        0..=7 => a == b,
+        8..=16 => {
+            let last = a.len() - 8;
+            word(a, 0) == word(b, 0) && word(a, last) == word(b, last)
+        }
+        _ => a == b,
     }
 }
 
@@ -562,6 +585,11 @@ impl<'s> Compiler<'s> {
             Builtin::Null => Node::Null,
             Builtin::Object => Node::Object,
             Builtin::Any => Node::Any,
+            // Introspection reports every integer type as `int`: its range is widened to what
+            // QEMU takes for uint64 and size, as in the schemas.
+            Builtin::Int if self.spec.kind == Some(SourceKind::Introspect) => {
+                Node::Int { min: i64::MIN, max: u64::MAX }
+            }
             other => match other.int_range() {
                 Some((min, max)) => Node::Int {
                     min: i64::try_from(min).unwrap_or(i64::MIN),
@@ -1067,6 +1095,13 @@ impl<'g, 'b> Run<'g, 'b> {
                     shape.find(content, &mut first.hint).map(|slot| (0, slot))
                 };
                 match found {
+                    Some((0, slot)) if !unions => {
+                        first.seen.set(slot);
+                        let node = shape.slots.get(slot as usize).map_or(ANY, |s| s.node);
+                        if let Err(fail) = self.value(node) {
+                            return Err(self.at_key(fail, key_start));
+                        }
+                    }
                     Some((level, slot)) => {
                         self.member(&mut first, &mut levels, level, slot, key_start)?;
                     }
@@ -1355,8 +1390,11 @@ impl<'g, 'b> Run<'g, 'b> {
             let backslash = w ^ (ONES * u64::from(b'\\'));
             let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
             let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-            if has_zero(quote) | has_zero(backslash) | control | (w & HIGHS) != 0 {
-                break;
+            let special = has_zero(quote) | has_zero(backslash) | control | (w & HIGHS);
+            if special != 0 {
+                // The lowest flagged byte is exact (borrows only flag bytes above a real hit).
+                self.pos += (special.trailing_zeros() / 8) as usize;
+                return;
             }
             self.pos += 8;
         }
@@ -1563,7 +1601,16 @@ impl<'g, 'b> Run<'g, 'b> {
             }
             at += 1;
         }
-        let shape = self.number()?;
+        // The common case, a plain integer that fits: done in the one pass above.
+        let next = self.bytes.get(at).copied();
+        let leading_zero = self.bytes.get(digits_start) == Some(&b'0') && at > digits_start + 1;
+        let plain = at > digits_start && !leading_zero && !matches!(next, Some(b'.' | b'e' | b'E'));
+        let shape = if plain && !overflow {
+            self.pos = at;
+            NumberShape { start, plain: true }
+        } else {
+            self.number()?
+        };
         let range_fail =
             || schema_fail(ViolationKind::OutOfRange { min: i128::from(min), max: i128::from(max) });
         let as_float = !shape.plain || overflow || (negative && magnitude > i64::MAX as u64 + 1);
