@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -13,6 +14,7 @@ use crate::check::schema::{SchemaOptions, SchemaSet};
 use crate::compat;
 use crate::source::{self, Loader};
 use crate::spec::{self, DiagnosticKind, SourceKind, Spec};
+use crate::target::emulator::{serve, EmulatorConfig, Fault};
 use crate::target::record::record;
 use crate::target::Binary;
 
@@ -92,6 +94,22 @@ pub enum Command {
         #[arg(long)]
         reference: Option<String>,
     },
+    /// Serve the emulator (a QMP server derived from the model) on a UNIX socket until killed.
+    Emulate {
+        /// The socket path to listen on.
+        #[arg(long)]
+        socket: PathBuf,
+        /// The model to serve (any SOURCE); the embedded QEMU 7.2 model by default.
+        #[arg(long, default_value = "builtin")]
+        model: String,
+        /// Inject a fault: `hang`, `die` or `garbage:RATE`, optionally `@COMMAND` (e.g.
+        /// `die@query-status`) to fire on that command only.
+        #[arg(long)]
+        fault: Option<String>,
+        /// Seed of the fault's deterministic choices.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Launch real QEMU and save its greeting, query-version, query-qmp-schema,
     /// query-commands and query-events replies as a transcript (a SOURCE for `spec`).
     Record {
@@ -142,6 +160,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             run_schema(&loader(kind, None)?, &sources, &out, strict)
         }
         Command::Record { target, out } => run_record(&target, &out),
+        Command::Emulate { socket, model, fault, seed } => {
+            run_emulate(&socket, &model, fault.as_deref(), seed)
+        }
         Command::Compat { old, new, kind, format, fail_on, reference } => {
             run_compat(&loader(kind, reference.as_deref())?, &old, &new, format, fail_on)
         }
@@ -287,4 +308,22 @@ fn run_compat(
     let report = compat::diff(&old_model, &new_model);
     print!("{}", compat::render::render(&report, format));
     Ok(if report.trips(fail_on) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn run_emulate(socket: &Path, model: &str, fault: Option<&str>, seed: u64) -> Result<ExitCode, String> {
+    let model = Arc::new(source::load(model, None).map_err(|e| e.to_string())?);
+    let fault = match fault {
+        Some(f) => Some(f.parse::<Fault>().map_err(|e| format!("--fault {f}: {e}"))?),
+        None => None,
+    };
+    let config = EmulatorConfig { fault, seed, ..EmulatorConfig::default() };
+    let server = serve(socket, model.clone(), config).map_err(|e| format!("{}: {e}", socket.display()))?;
+    eprintln!(
+        "qmpcheck: emulating QMP ({} commands, {} events) on {}; stop with Ctrl-C",
+        model.commands.len(),
+        model.events.len(),
+        socket.display()
+    );
+    server.wait();
+    Ok(ExitCode::SUCCESS)
 }
