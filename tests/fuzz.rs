@@ -10,11 +10,72 @@ use std::time::{Duration, Instant};
 use qmpcheck::fuzz::campaign::{self, FuzzOptions};
 use qmpcheck::fuzz::store::{self, FindingContext, FindingRecord, Recorded, Store, TEMP_PREFIX};
 use qmpcheck::fuzz::transcript::{Origin, Step, Transcript};
-use qmpcheck::fuzz::{minimize, replay, FindingClass, FuzzTarget, ReplayOptions, Signature};
+use qmpcheck::fuzz::{minimize, props, replay, FindingClass, FuzzTarget, ReplayOptions, Signature};
 use qmpcheck::spec::Spec;
 use qmpcheck::target::emulator::EmulatorConfig;
 use qmpcheck::target::{Binary, Target};
 use serde_json::json;
+
+/// The committed seed corpora are exactly what `props::seeds` derives (bless with
+/// `QMPCHECK_BLESS_SEEDS=1`), and every seed satisfies its target's property.
+#[test]
+fn committed_seed_corpora_are_the_generated_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus-seeds");
+    let bless = std::env::var("QMPCHECK_BLESS_SEEDS").as_deref() == Ok("1");
+    let expected_counts = [
+        ("decoder_split", 3),
+        ("spec_legacy", 2),
+        ("spec_hx", 2),
+        ("spec_qapi", 2),
+        ("spec_introspect", 4),
+        ("emulator_session", 12),
+        ("reply_validation", 5),
+    ];
+    for ((target, property), (name, count)) in props::TARGETS.iter().zip(expected_counts) {
+        assert_eq!(*target, name);
+        let seeds = props::seeds(target);
+        assert_eq!(seeds.len(), count, "{target}");
+        let dir = root.join(target);
+        if bless {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (file, bytes) in &seeds {
+                std::fs::write(dir.join(file), bytes).unwrap();
+            }
+        }
+        let mut on_disk: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        on_disk.sort();
+        let names: Vec<String> = seeds.iter().map(|(f, _)| f.clone()).collect();
+        assert_eq!(on_disk, names, "{target}: run with QMPCHECK_BLESS_SEEDS=1 to rewrite");
+        for (file, bytes) in &seeds {
+            assert_eq!(&std::fs::read(dir.join(file)).unwrap(), bytes, "{target}/{file} differs");
+            property(bytes);
+        }
+    }
+    let targets =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets")).unwrap().count();
+    assert_eq!(targets, props::TARGETS.len(), "one shim per property");
+}
+
+/// Each property run in a loop over its seeds, in process (the exec/s a fuzzer can reach
+/// at best, before coverage instrumentation).
+#[test]
+fn fuzz_properties_in_process_exec_per_sec() {
+    for (target, property) in props::TARGETS {
+        let seeds = props::seeds(target);
+        let started = Instant::now();
+        let mut runs = 0u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            for (_, bytes) in &seeds {
+                property(bytes);
+                runs += 1;
+            }
+        }
+        println!("{target}: {:.0} exec/s over its seeds", runs as f64 / started.elapsed().as_secs_f64());
+        assert!(runs >= seeds.len() as u64);
+    }
+}
 
 fn record(signature: Signature) -> FindingRecord {
     let mut transcript = Transcript::new();

@@ -56,27 +56,167 @@ pub fn decode_all(chunks: &[&[u8]]) -> Vec<Result<Text, DecodeError>> {
     out
 }
 
-/// Runs every spec parser on `data` (as lossy UTF-8); each model must round-trip through
-/// serde JSON unchanged and render to JSON.
+/// Runs every spec parser on `data` (as lossy UTF-8): [`spec_legacy`], [`spec_hx`],
+/// [`spec_qapi`], [`spec_introspect`].
 pub fn spec_parsers(data: &[u8]) {
+    spec_legacy(data);
+    spec_hx(data);
+    spec_qapi(data);
+    spec_introspect(data);
+}
+
+/// The legacy prose parser never panics; its model round-trips and renders.
+pub fn spec_legacy(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let hx = crate::spec::hx::parse(&text, "fuzz.hx");
-    let models = [
-        ("legacy", crate::spec::legacy::parse(&text, "fuzz.txt")),
-        ("hx old", hx.old),
-        ("hx new", hx.new),
-        ("qapi", crate::spec::qapi::parse(&text, "fuzz.json", &mut |_| None)),
-        ("introspect", crate::spec::introspect::parse(&text, "fuzz.json")),
-    ];
-    for (kind, spec) in &models {
-        let json =
-            serde_json::to_string(spec).unwrap_or_else(|e| panic!("{kind} model does not serialize: {e}"));
-        let back: Spec = crate::wire::stream::parse_json_str(&json)
-            .and_then(serde_json::from_value)
-            .unwrap_or_else(|e| panic!("{kind} model does not deserialize: {e}"));
-        assert_eq!(&back, spec, "{kind} model changes in a JSON round trip");
-        let rendered = crate::spec::render::to_json(spec);
-        assert!(rendered.is_object(), "{kind} rendering is not an object");
+    check_model("legacy", &crate::spec::legacy::parse(&text, "fuzz.txt"));
+}
+
+/// The `.hx` parser never panics; both sides' models round-trip and render.
+pub fn spec_hx(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let sides = crate::spec::hx::parse(&text, "fuzz.hx");
+    check_model("hx old", &sides.old);
+    check_model("hx new", &sides.new);
+}
+
+/// The QAPI schema parser never panics (every include is missing); its model round-trips.
+pub fn spec_qapi(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    check_model("qapi", &crate::spec::qapi::parse(&text, "fuzz.json", &mut |_| None));
+}
+
+/// The introspection parser never panics; its model round-trips and renders.
+pub fn spec_introspect(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    check_model("introspect", &crate::spec::introspect::parse(&text, "fuzz.json"));
+}
+
+/// A model survives a serde JSON round trip unchanged and renders to a JSON object.
+fn check_model(kind: &str, spec: &Spec) {
+    let json = serde_json::to_string(spec).unwrap_or_else(|e| panic!("{kind} model does not serialize: {e}"));
+    let back: Spec = crate::wire::stream::parse_json_str(&json)
+        .and_then(serde_json::from_value)
+        .unwrap_or_else(|e| panic!("{kind} model does not deserialize: {e}"));
+    assert_eq!(&back, spec, "{kind} model changes in a JSON round trip");
+    let rendered = crate::spec::render::to_json(spec);
+    assert!(rendered.is_object(), "{kind} rendering is not an object");
+}
+
+/// Every fuzz target: its name (the file under `fuzz/fuzz_targets/`) and its property.
+pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+    ("decoder_split", decoder_split),
+    ("spec_legacy", spec_legacy),
+    ("spec_hx", spec_hx),
+    ("spec_qapi", spec_qapi),
+    ("spec_introspect", spec_introspect),
+    ("emulator_session", emulator_session),
+    ("reply_validation", reply_validation),
+];
+
+/// The seed corpus of a target, derived from the recorded QEMU 7.2 transcript (corpus/),
+/// the generators and small synthetic snippets: `(file name, bytes)`. `fuzz/corpus-seeds/`
+/// holds exactly these (a test compares them; `QMPCHECK_BLESS_SEEDS=1` rewrites them).
+pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let transcript =
+        crate::wire::stream::parse_json_str(crate::source::BUILTIN_TRANSCRIPT).unwrap_or(Value::Null);
+    let pick = |key: &str| transcript.get(key).cloned().unwrap_or(Value::Null);
+    let line = |v: &Value| {
+        let mut b = encode(v);
+        b.truncate(b.len().saturating_sub(2));
+        b.extend_from_slice(b"\r\n");
+        b
+    };
+    let named = |prefix: &str, items: Vec<Vec<u8>>| {
+        items.into_iter().enumerate().map(|(i, b)| (format!("{prefix}-{i:02}"), b)).collect::<Vec<_>>()
+    };
+    match target {
+        "decoder_split" => {
+            let greeting = line(&pick("greeting"));
+            let version = line(&serde_json::json!({"return": pick("query-version"), "id": "qmpcheck-1"}));
+            let event = line(&serde_json::json!({"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}}));
+            let mut stream = vec![0u8, 40];
+            stream.extend([greeting.clone(), version.clone(), event.clone()].concat());
+            let mut cut = vec![0u8, 7];
+            cut.extend(&version);
+            cut.extend(b"{\"return\": [1, 2.5e3, \"\\u00e9\"], \"id\": {\"a\": [null]}}\r\n{\"error\":");
+            let mut bad = vec![1u8, 0];
+            bad.extend(b"{]} 12 \"x\" tru [[[[ \xff {\"a\":1}");
+            named("stream", vec![stream, cut, bad])
+        }
+        "spec_introspect" => {
+            let schema = pick("query-qmp-schema");
+            let items = schema.as_array().cloned().unwrap_or_default();
+            let mut out = Vec::new();
+            for (i, chunk) in items.chunks(40).take(4).enumerate() {
+                let value = if i % 2 == 0 {
+                    Value::Array(chunk.to_vec())
+                } else {
+                    serde_json::json!({"return": chunk})
+                };
+                out.push(serde_json::to_vec_pretty(&value).unwrap_or_default());
+            }
+            named("schema", out)
+        }
+        "spec_qapi" => named("qapi", vec![
+            b"{ 'enum': 'Colour', 'data': [ 'red', { 'name': 'blue', 'if': 'CONFIG_BLUE' } ] }\n\
+              ##\n# @paint:\n#\n# @colour: what to paint with\n##\n\
+              { 'command': 'paint', 'data': { 'colour': 'Colour', '*times': 'int' }, 'returns': [ 'str' ] }\n".to_vec(),
+            b"{ 'struct': 'Base', 'data': { 'kind': 'Colour' } }\n\
+              { 'union': 'U', 'base': 'Base', 'discriminator': 'kind', 'data': { 'red': 'Base' } }\n\
+              { 'alternate': 'A', 'data': { 'n': 'int', 's': 'str' } }\n\
+              { 'event': 'PAINTED', 'data': { 'a': 'A' }, 'features': [ 'deprecated' ] }\n\
+              { 'include': 'missing.json' }\n".to_vec(),
+        ]),
+        "spec_legacy" => named("legacy", vec![
+            b"paint\n-----\n\nPaint the thing.\n\nArguments:\n\n\
+              - \"colour\": what to paint with (json-string)\n\
+              - \"times\": how often (json-int, optional)\n\n\
+              Example:\n\n-> { \"execute\": \"paint\", \"arguments\": { \"colour\": \"red\" } }\n<- { \"return\": {} }\n".to_vec(),
+            b"PAINTED\n-------\n\nEmitted when painted.\n\nData:\n\n- \"colour\": the colour (json-string)\n\n\
+              Example:\n\n{ \"event\": \"PAINTED\", \"data\": { \"colour\": \"red\" },\n  \"timestamp\": { \"seconds\": 1, \"microseconds\": 2 } }\n".to_vec(),
+        ]),
+        "spec_hx" => named("hx", vec![
+            b"    {\n        .name       = \"paint\",\n        .args_type  = \"colour:s,times:i?,force:-f\",\n        .mhandler.cmd_new = qmp_marshal_paint,\n    },\n\nSQMP\npaint\n-----\n\nPaint it.\n\nEQMP\n".to_vec(),
+            b"@@ -10,7 +10,7 @@\n     {\n         .name       = \"paint\",\n-        .args_type  = \"colour:s\",\n+        .args_type  = \"colour:s,buf-size:i?\",\n     },\n".to_vec(),
+        ]),
+        "emulator_session" => {
+            let model = model();
+            let mut generator = crate::gen::Generator::new(&model, 1);
+            let mut rng = crate::gen::SplitMix64::new(1);
+            let mut out = Vec::new();
+            for i in 0..12u64 {
+                let command = generator.next_command();
+                let bytes = if i % 3 == 2 {
+                    crate::gen::mutate::mutate_any(&model, &command, &mut rng).bytes
+                } else {
+                    line(&command.to_request(Some(Value::from(i))))
+                };
+                out.push(bytes);
+            }
+            named("session", out)
+        }
+        "reply_validation" => {
+            let (_, _, names) = validators();
+            let index = |role: SchemaRole, name: &str| {
+                names.iter().position(|(r, n)| *r == role && n == name).unwrap_or(0)
+            };
+            let with = |i: usize, v: &Value| {
+                let mut b = u16::try_from(i).unwrap_or(0).to_be_bytes().to_vec();
+                b.extend(serde_json::to_vec(v).unwrap_or_default());
+                b
+            };
+            named("reply", vec![
+                with(index(SchemaRole::Return, "query-version"), &pick("query-version")),
+                with(index(SchemaRole::Return, "query-commands"), &pick("query-commands")),
+                with(
+                    index(SchemaRole::Return, "query-qmp-schema"),
+                    &Value::Array(pick("query-qmp-schema").as_array().map(|a| a.iter().take(30).cloned().collect()).unwrap_or_default()),
+                ),
+                with(index(SchemaRole::Return, "query-status"), &serde_json::json!({"running": false, "singlestep": false, "status": "prelaunch"})),
+                with(index(SchemaRole::Args, "query-status"), &serde_json::json!({"x": 1})),
+            ])
+        }
+        _ => Vec::new(),
     }
 }
 

@@ -1,0 +1,3 @@
+#![cfg_attr(feature = "libfuzzer", no_main)]
+// Property: see qmpcheck::fuzz::props::spec_legacy.
+qmpcheck_fuzz::target!(qmpcheck::fuzz::props::spec_legacy);
