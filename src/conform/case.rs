@@ -168,13 +168,14 @@ fn render_problems(problems: &[CaseProblem]) -> String {
     problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
 }
 
-/// The case files shipped with qmpcheck, embedded at build time: (label, text).
+/// The case files shipped with qmpcheck, embedded at build time: (label, text), sorted by
+/// name as [`load_dir`] reads them.
 pub const BUILTIN_FILES: [(&str, &str); 5] = [
-    ("conformance/wire.toml", include_str!("../../conformance/wire.toml")),
-    ("conformance/session.toml", include_str!("../../conformance/session.toml")),
     ("conformance/dispatch.toml", include_str!("../../conformance/dispatch.toml")),
     ("conformance/events.toml", include_str!("../../conformance/events.toml")),
     ("conformance/oob.toml", include_str!("../../conformance/oob.toml")),
+    ("conformance/session.toml", include_str!("../../conformance/session.toml")),
+    ("conformance/wire.toml", include_str!("../../conformance/wire.toml")),
 ];
 
 /// The embedded cases ([`BUILTIN_FILES`]), in file order.

@@ -175,7 +175,8 @@ pub fn run(
         let t0 = Instant::now();
         let (rule, kind, name, outcome) = match item {
             Item::Case(case) => {
-                let outcome = run_one_case(case, target, &mut main, &greeting, &model, opts, &validators)?;
+                let outcome =
+                    run_one_case(case, index, target, &mut main, &greeting, &model, opts, &validators)?;
                 (case.rule, ResultKind::Case, case.description.clone(), outcome)
             }
             Item::Command(name) => {
@@ -205,8 +206,10 @@ fn notes(opts: &ConformOptions) -> Vec<String> {
 }
 
 /// Runs one case: skip when unmet preconditions, else on the main target or a fresh one.
+#[allow(clippy::too_many_arguments)]
 fn run_one_case(
     case: &Case,
+    index: usize,
     target: &TargetSpec,
     main: &mut Live,
     greeting: &Greeting,
@@ -237,12 +240,25 @@ fn run_one_case(
         return Ok(Outcome::Skip { reason: format!("the target has no {}", missing_commands.join(", ")) });
     }
     if case.isolate || opts.fresh_target_per_case {
-        let mut own = Live::start(target)?;
+        let mut own = Live::start(&own_target(target, index))?;
         let outcome = run_case(case, own.socket(), opts.timeout, validators);
         return Ok(with_death(outcome, own.died()));
     }
     let outcome = run_case(case, main.socket(), opts.timeout, validators);
     Ok(with_death(outcome, main.died()))
+}
+
+/// The target of an isolated case: the same, in a scratch dir of its own when the caller
+/// gave one (two QEMUs must never share a socket path).
+fn own_target(target: &TargetSpec, index: usize) -> TargetSpec {
+    match target {
+        TargetSpec::Qemu(t) => {
+            let mut t = t.clone();
+            t.scratch = t.scratch.map(|dir| dir.join(format!("case-{index}")));
+            TargetSpec::Qemu(t)
+        }
+        other => other.clone(),
+    }
 }
 
 /// A target death during a case is a failure of that case, whatever it expected.
