@@ -316,8 +316,7 @@ pub fn run(opts: &FuzzOptions, progress: &dyn Fn(&Progress)) -> Result<FuzzSumma
             drop(live);
             drop(instance);
             counters.restarts += 1;
-            instance = launch(&opts.target)?;
-            live = Live::start(&instance, &opts.out, opts.reply_timeout, &target_text)?;
+            (instance, live) = relaunch(&opts.target, &opts.out, opts.reply_timeout)?;
         }
         iteration += 1;
         if (iteration - start_iteration) % state_every == 0 {
@@ -540,6 +539,7 @@ struct Live {
     history: Vec<Step>,
     history_bytes: usize,
     log: File,
+    log_path: PathBuf,
 }
 
 impl Live {
@@ -552,8 +552,8 @@ impl Live {
             .write(true)
             .truncate(true)
             .open(&path)
-            .map_err(|source| FuzzError::Io { path, source })?;
-        Ok(Live { session, history: Vec::new(), history_bytes: 0, log })
+            .map_err(|source| FuzzError::Io { path: path.clone(), source })?;
+        Ok(Live { session, history: Vec::new(), history_bytes: 0, log, log_path: path })
     }
 
     /// Keeps a sent step for reproducers, within [`HISTORY_LIMIT`] and [`HISTORY_BYTES`].
@@ -578,9 +578,28 @@ impl Live {
         line[key] = json!(value);
         let mut bytes = line.to_string().into_bytes();
         bytes.push(b'\n');
-        self.log.write_all(&bytes).map_err(|source| FuzzError::Io { path: PathBuf::from(CASE_LOG), source })
+        self.log.write_all(&bytes).map_err(|source| FuzzError::Io { path: self.log_path.clone(), source })
     }
 }
+
+/// A fresh target and session after a death or hang; a start that fails is tried again
+/// (up to [`START_ATTEMPTS`] times) before the campaign gives up.
+fn relaunch(target: &FuzzTarget, out: &Path, timeout: Duration) -> Result<(Instance, Live), FuzzError> {
+    let mut attempt = 1;
+    loop {
+        let started = launch(target).and_then(|instance| {
+            Live::start(&instance, out, timeout, &target.describe()).map(|live| (instance, live))
+        });
+        match started {
+            Ok(pair) => return Ok(pair),
+            Err(e) if attempt >= START_ATTEMPTS => return Err(e),
+            Err(_) => attempt += 1,
+        }
+    }
+}
+
+/// Starts tried per restart.
+pub const START_ATTEMPTS: u32 = 3;
 
 fn launch(target: &FuzzTarget) -> Result<Instance, FuzzError> {
     Instance::launch(target)
@@ -756,4 +775,30 @@ fn block_generators(
     let config = GeneratorConfig { unstable_campaign, ..GeneratorConfig::default() };
     let rules = crate::gen::builtin_rules().clone();
     (crate::gen::Generator::with_config(spec, gen_seed, rules, config), SplitMix64::new(rng_seed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deaths_are_classified_by_exit() {
+        let abort = "qemu-system-x86_64: ../qom/object.c:1016: f: Assertion `x' failed.\n";
+        let sig = |exit, command: &str, stderr: &str| classify_death(command, exit, stderr).map(|s| s.text());
+        assert_eq!(sig(Some(Exit::Code(0)), "stop", ""), None);
+        assert_eq!(sig(None, "quit", ""), None);
+        assert_eq!(
+            sig(Some(Exit::Signal { signal: 31, core_dumped: false }), "migrate", abort),
+            Some("sandbox-leak:migrate:SIGSYS".to_string())
+        );
+        assert_eq!(
+            sig(Some(Exit::Signal { signal: 6, core_dumped: true }), "device_add", abort),
+            Some(
+                "crash:device_add:SIGABRT qemu-system-xN_N: ../qom/object.c:N: f: Assertion `x' failed."
+                    .to_string()
+            )
+        );
+        assert_eq!(sig(Some(Exit::Code(1)), "stop", ""), Some("crash:stop:exit 1".to_string()));
+        assert_eq!(sig(None, "stop", ""), Some("crash:stop:connection closed".to_string()));
+    }
 }
