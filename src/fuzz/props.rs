@@ -102,8 +102,11 @@ fn check_model(kind: &str, spec: &Spec) {
     assert!(rendered.is_object(), "{kind} rendering is not an object");
 }
 
+/// A property: panics when `data` breaks it.
+pub type Property = fn(&[u8]);
+
 /// Every fuzz target: its name (the file under `fuzz/fuzz_targets/`) and its property.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Property); 7] = [
     ("decoder_split", decoder_split),
     ("spec_legacy", spec_legacy),
     ("spec_hx", spec_hx),
