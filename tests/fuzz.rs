@@ -328,3 +328,31 @@ fn live_qemu_short_campaign_counters_add_up() {
         assert!(f.reproducer.is_file(), "{}", f.reproducer.display());
     }
 }
+
+#[test]
+fn shards_fuzz_disjoint_command_sets() {
+    let mut seen = Vec::new();
+    for k in 1..=2u32 {
+        let out = tempfile::tempdir().unwrap();
+        let target = FuzzTarget::Emulator { model: small_model(), config: EmulatorConfig::default() };
+        let mut opts = options(target, out.path(), 60);
+        opts.shard = Some(format!("{k}/2").parse().unwrap());
+        let summary = campaign::run(&opts, &|_| {}).unwrap();
+        assert_eq!(summary.shard.as_deref(), Some(format!("{k}/2").as_str()));
+        let log = std::fs::read_to_string(out.path().join("cases.log")).unwrap();
+        let mut commands: Vec<String> = log
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["command"].as_str().unwrap().to_string()
+            })
+            .collect();
+        commands.sort();
+        commands.dedup();
+        seen.push(commands);
+    }
+    assert!(!seen[0].is_empty() && !seen[1].is_empty(), "{seen:?}");
+    assert!(seen[0].iter().all(|c| !seen[1].contains(c)), "{seen:?}");
+    let mut all: Vec<&String> = seen.iter().flatten().collect();
+    all.sort();
+    assert_eq!(all.len(), 6, "the two shards cover the 6 commands: {seen:?}");
+}
