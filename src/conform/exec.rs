@@ -67,7 +67,7 @@ struct Conn {
 
 impl Conn {
     fn open(socket: &Path, timeout: Duration) -> Result<Conn, std::io::Error> {
-        let stream = UnixStream::connect(socket)?;
+        let stream = connect_retrying(socket, timeout)?;
         let writer_stream = stream.try_clone()?;
         let reader =
             Client::from_stream(stream, ClientConfig { read_timeout: POLL, ..ClientConfig::default() });
@@ -316,6 +316,27 @@ impl Conn {
             reply_text.push_str(&format!(" [connection ended: {why}]"));
         }
         Evidence { request: escape_bytes(&self.sent, EVIDENCE_LIMIT), reply: reply_text, expected }
+    }
+}
+
+/// Connects, retrying while the socket is missing or not listening yet: QEMU creates the
+/// socket file (bind) a moment before it listens.
+fn connect_retrying(socket: &Path, timeout: Duration) -> Result<UnixStream, std::io::Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => return Ok(stream),
+            Err(e)
+                if Instant::now() < deadline
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
