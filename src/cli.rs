@@ -6,17 +6,22 @@ use std::process::ExitCode;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::examples::check_examples_report;
 use crate::check::schema::{SchemaOptions, SchemaSet};
 use crate::compat;
+use crate::conform::{
+    self, CaseResult, ConformError, ConformOptions, ConformRun, Outcome, Shard, TargetSpec,
+};
+use crate::report;
 use crate::source::{self, Loader};
 use crate::spec::{self, DiagnosticKind, SourceKind, Spec};
 use crate::target::emulator::{serve, EmulatorConfig, Fault};
 use crate::target::record::record;
-use crate::target::Binary;
+use crate::target::{Binary, Target};
 
 /// Conformance, fuzz and compatibility testing for QMP.
 #[derive(Debug, Parser)]
@@ -94,6 +99,38 @@ pub enum Command {
         #[arg(long)]
         reference: Option<String>,
     },
+    /// Run the conformance cases and one generated check per command against a target, and
+    /// report findings (exit 1 when any check fails).
+    Conform {
+        /// `emulated`, `qemu:BINARY` or `storage-daemon:BINARY`. Default: real QEMU when
+        /// `qemu-system-x86_64` is on PATH, else the emulator with the builtin model.
+        #[arg(long)]
+        target: Option<String>,
+        /// Write a JUnit XML file here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write report.md, results.json and junit.xml into this folder.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Run only shard K of N (e.g. `1/2`); `report merge` joins the shards' results.json.
+        #[arg(long)]
+        shard: Option<Shard>,
+        /// Also reject reply members the model does not list.
+        #[arg(long)]
+        strict: bool,
+        /// Read the cases from this folder instead of the built-in ones.
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Longest wait for one reply, in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Work with conformance results.
+    Report {
+        /// What to do.
+        #[command(subcommand)]
+        action: ReportAction,
+    },
     /// Serve the emulator (a QMP server derived from the model) on a UNIX socket until killed.
     Emulate {
         /// The socket path to listen on.
@@ -117,6 +154,20 @@ pub enum Command {
         #[arg(long)]
         target: String,
         /// The transcript file to write (pretty-printed JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `qmpcheck report` actions.
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Join the results.json of sharded runs into one report (report.md, results.json, junit.xml).
+    Merge {
+        /// results.json files (or folders holding one).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Folder to write the merged reports into.
         #[arg(long)]
         out: PathBuf,
     },
@@ -160,6 +211,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             run_schema(&loader(kind, None)?, &sources, &out, strict)
         }
         Command::Record { target, out } => run_record(&target, &out),
+        Command::Conform { target, junit, report, shard, strict, cases, timeout } => {
+            let opts =
+                ConformArgs { junit, report, shard, strict, cases, timeout: Duration::from_secs(timeout) };
+            run_conform(target.as_deref(), &opts)
+        }
+        Command::Report { action: ReportAction::Merge { inputs, out } } => run_report_merge(&inputs, &out),
         Command::Emulate { socket, model, fault, seed } => {
             run_emulate(&socket, &model, fault.as_deref(), seed)
         }
@@ -326,4 +383,160 @@ fn run_emulate(socket: &Path, model: &str, fault: Option<&str>, seed: u64) -> Re
     );
     server.wait();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Flags of `conform` beyond the target.
+struct ConformArgs {
+    junit: Option<PathBuf>,
+    report: Option<PathBuf>,
+    shard: Option<Shard>,
+    strict: bool,
+    cases: Option<PathBuf>,
+    timeout: Duration,
+}
+
+/// The target of `conform`: as given, else real QEMU when installed, else the emulator.
+fn conform_target(arg: Option<&str>) -> Result<TargetSpec, String> {
+    let arg = match arg {
+        Some(a) => a.to_string(),
+        None => match crate::target::find_binary("qemu-system-x86_64") {
+            Some(path) => format!("qemu:{}", path.display()),
+            None => "emulated".to_string(),
+        },
+    };
+    if arg == "emulated" {
+        return Ok(TargetSpec::Emulated {
+            model: Arc::new(source::builtin()),
+            config: EmulatorConfig::default(),
+        });
+    }
+    let (kind, path) = parse_binary_target(&arg)
+        .map_err(|_| format!("--target {arg}: expected emulated, qemu:BINARY or storage-daemon:BINARY"))?;
+    Ok(TargetSpec::Qemu(Target::new(kind, path)))
+}
+
+fn run_conform(target: Option<&str>, args: &ConformArgs) -> Result<ExitCode, String> {
+    let target = conform_target(target)?;
+    let mut opts = ConformOptions::builtin().map_err(|e| e.to_string())?;
+    if let Some(dir) = &args.cases {
+        opts.cases = conform::case::load_dir(dir).map_err(|e| e.to_string())?;
+    }
+    opts.shard = args.shard;
+    opts.strict = args.strict;
+    opts.timeout = args.timeout;
+    eprintln!(
+        "qmpcheck: conform against {} ({} cases + generated command checks)",
+        target.describe(),
+        opts.cases.len()
+    );
+    let bar = progress_bar();
+    let on_result = |r: &CaseResult| {
+        bar.inc(1);
+        if let Outcome::Fail { .. } = r.outcome {
+            bar.println(format!("FAIL {} [{}] {}", r.id, r.rule, r.name));
+        }
+    };
+    let outcome = conform::run(&target, &opts, &on_result);
+    bar.finish_and_clear();
+    let (run, died) = match outcome {
+        Ok(run) => (run, None),
+        Err(ConformError::TargetDied { reason, run }) => (*run, Some(reason)),
+        Err(e) => return Err(e.to_string()),
+    };
+    print!("{}", summary_table(&run));
+    write_conform_reports(&run, args)?;
+    if let Some(reason) = died {
+        return Err(format!(
+            "{} died during the run ({reason}); the {} results checked before are in the reports",
+            run.target.description,
+            run.results.len()
+        ));
+    }
+    Ok(if run.has_findings() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// A spinner-with-count on a terminal, hidden otherwise (CI logs stay clean).
+fn progress_bar() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {pos} checks done [{elapsed}]") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The terminal summary: counts by rule group, then each failure with its evidence.
+fn summary_table(run: &ConformRun) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    let mut by_group: BTreeMap<&str, conform::Counts> = BTreeMap::new();
+    for r in &run.results {
+        let group = if r.kind == conform::ResultKind::Command { "commands" } else { r.rule.group() };
+        by_group.entry(group).or_default().add(&r.outcome);
+    }
+    let mut out = String::new();
+    let version = run.target.version.as_deref().unwrap_or("unknown version");
+    let _ = writeln!(out, "\n{} (QEMU {version})", run.target.description);
+    let _ = writeln!(out, "{:<10} {:>7} {:>7} {:>7}", "group", "passed", "failed", "skipped");
+    for (group, c) in &by_group {
+        let _ = writeln!(out, "{group:<10} {:>7} {:>7} {:>7}", c.passed, c.failed, c.skipped);
+    }
+    let total = run.counts();
+    let _ = writeln!(
+        out,
+        "{:<10} {:>7} {:>7} {:>7}   in {:.1} s",
+        "total",
+        total.passed,
+        total.failed,
+        total.skipped,
+        run.wall_time.as_secs_f64()
+    );
+    for r in &run.results {
+        if let Outcome::Fail { evidence } = &r.outcome {
+            let _ = writeln!(out, "\nFAIL {} [{}] {}", r.id, r.rule, r.name);
+            let _ = writeln!(out, "  sent:     {}", clip(&evidence.request));
+            let _ = writeln!(out, "  got:      {}", clip(&evidence.reply));
+            let _ = writeln!(out, "  expected: {}", clip(&evidence.expected));
+        }
+    }
+    out
+}
+
+fn clip(text: &str) -> String {
+    const MAX: usize = 300;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}... ({} bytes)", &text[..i], text.len()),
+        None => text.to_string(),
+    }
+}
+
+fn write_conform_reports(run: &ConformRun, args: &ConformArgs) -> Result<(), String> {
+    if let Some(dir) = &args.report {
+        let written = report::write_all(run, dir).map_err(|e| e.to_string())?;
+        for p in written {
+            eprintln!("qmpcheck: wrote {}", p.display());
+        }
+    }
+    if let Some(path) = &args.junit {
+        let xml = report::to_junit(run).map_err(|e| e.to_string())?;
+        std::fs::write(path, xml).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("qmpcheck: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn run_report_merge(inputs: &[PathBuf], out: &Path) -> Result<ExitCode, String> {
+    let mut runs = Vec::new();
+    for input in inputs {
+        let path = if input.is_dir() { input.join("results.json") } else { input.clone() };
+        runs.push(report::read_json_file(&path).map_err(|e| e.to_string())?);
+    }
+    let merged = report::merge(runs).map_err(|e| e.to_string())?;
+    print!("{}", summary_table(&merged));
+    report::write_all(&merged, out).map_err(|e| e.to_string())?;
+    Ok(if merged.has_findings() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
