@@ -1,6 +1,8 @@
 //! Throughput of every spec parser on its seed (MB/s), and of building the model from a
 //! recorded 207 KB `query-qmp-schema` reply. Numbers go in reports/perf.md.
 
+mod support;
+
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -33,6 +35,18 @@ fn parsers(c: &mut Criterion) {
     if let Ok(text) = std::fs::read_to_string(&recorded) {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function("introspect/qemu-7.2", |b| b.iter(|| spec::introspect::parse(&text, "rec")));
+        // The reply as QEMU sends it (`{"return": [...]}`, 207 KB), as `qemu:BINARY` loads it.
+        if let Some(schema) = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|t| t.get("query-qmp-schema").cloned())
+        {
+            let reply = support::values::to_qemu_json(&serde_json::json!({ "return": schema }));
+            let reply = String::from_utf8(reply).unwrap_or_default();
+            group.throughput(Throughput::Bytes(reply.len() as u64));
+            group.bench_function("introspect/qemu-7.2-reply", |b| {
+                b.iter(|| spec::introspect::parse(&reply, "qemu:reply"))
+            });
+        }
     }
     group.finish();
 }

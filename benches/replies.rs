@@ -43,9 +43,16 @@ impl Input {
         Input { id: id.to_string(), bytes, expect: vec![Some(reply.command)] }
     }
 
-    /// Each text without its CRLF.
+    /// Each text without its CRLF (lines found with SIMD memchr, so splitting costs the
+    /// baselines next to nothing).
     fn texts(&self) -> impl Iterator<Item = &[u8]> {
-        self.bytes.split(|b| *b == b'\n').filter(|t| t.len() > 1).map(|t| t.strip_suffix(b"\r").unwrap_or(t))
+        let mut start = 0;
+        memchr::memchr_iter(b'\n', &self.bytes).filter_map(move |end| {
+            let line = self.bytes.get(start..end)?;
+            start = end + 1;
+            let text = line.strip_suffix(b"\r").unwrap_or(line);
+            (!text.is_empty()).then_some(text)
+        })
     }
 }
 

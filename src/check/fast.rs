@@ -246,12 +246,12 @@ impl FastValidator {
     /// Turns a failure into a violation; a schema failure stands only if the whole text is
     /// valid JSON (otherwise the syntax error is what is wrong).
     fn finish_fail(&self, fail: Fail, bytes: &[u8]) -> Violation {
-        match fail {
-            Fail::Syntax { at, message } => syntax_violation(at, message),
-            Fail::Schema(schema) => {
+        match *fail.0 {
+            Failure::Syntax { at, message } => syntax_violation(at, message),
+            Failure::Schema(schema) => {
                 let mut check = Run::new(&self.graph, bytes);
-                match check.skip_value().and_then(|()| check.end()) {
-                    Err(Fail::Syntax { at, message }) => syntax_violation(at, message),
+                match check.skip_value().and_then(|()| check.end()).map_err(|f| *f.0) {
+                    Err(Failure::Syntax { at, message }) => syntax_violation(at, message),
                     _ => schema.into_violation(),
                 }
             }
@@ -352,17 +352,17 @@ fn message_end(validator: &FastValidator, command: Option<&str>, text: &[u8]) ->
         None => None,
     };
     let mut run = Run::new(&validator.graph, text);
-    match run.message(validator, expect) {
+    match run.message(validator, expect).map_err(|f| *f.0) {
         Ok(kind) => Ended::Complete { len: run.pos, result: Ok(kind) },
-        Err(Fail::Syntax { at, .. }) if at >= text.len() => Ended::Incomplete,
-        Err(Fail::Syntax { at, message }) => Ended::Broken(syntax_violation(at, message)),
-        Err(Fail::Schema(schema)) => {
+        Err(Failure::Syntax { at, .. }) if at >= text.len() => Ended::Incomplete,
+        Err(Failure::Syntax { at, message }) => Ended::Broken(syntax_violation(at, message)),
+        Err(Failure::Schema(schema)) => {
             let mut check = Run::new(&validator.graph, text);
-            match check.skip_value() {
+            match check.skip_value().map_err(|f| *f.0) {
                 Ok(()) => Ended::Complete { len: check.pos, result: Err(schema.into_violation()) },
-                Err(Fail::Syntax { at, .. }) if at >= text.len() => Ended::Incomplete,
-                Err(Fail::Syntax { at, message }) => Ended::Broken(syntax_violation(at, message)),
-                Err(Fail::Schema(_)) => Ended::Broken(schema.into_violation()),
+                Err(Failure::Syntax { at, .. }) if at >= text.len() => Ended::Incomplete,
+                Err(Failure::Syntax { at, message }) => Ended::Broken(syntax_violation(at, message)),
+                Err(Failure::Schema(_)) => Ended::Broken(schema.into_violation()),
             }
         }
     }
@@ -522,14 +522,19 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         }
         u64::from_le_bytes(w)
     };
-    match a.len() {
-        0..=7 => a == b,
-        8..=16 => {
-            let last = a.len() - 8;
-            word(a, 0) == word(b, 0) && word(a, last) == word(b, last)
-        }
-        _ => a == b,
+    if a.len() < 8 {
+        return a == b;
     }
+    // Whole words, then the last (overlapping) word.
+    let last = a.len() - 8;
+    let mut at = 0;
+    while at < last {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, last) == word(b, last)
 }
 
 /// Builds the graph from the model, one node per named type (memoised, so recursive types
@@ -796,12 +801,34 @@ impl<'s> Compiler<'s> {
 // ---------------------------------------------------------------------------------------
 // The checking parser.
 
-/// Why a check stopped.
-enum Fail {
+/// Why a check stopped. Boxed, so the `Result<(), Fail>` of every step is one register on
+/// the valid path.
+struct Fail(Box<Failure>);
+
+enum Failure {
     /// Not valid JSON at byte `at` (`at == len`: the text ends early).
     Syntax { at: usize, message: &'static str },
     /// A schema violation; the path is collected while the failure unwinds.
-    Schema(Box<SchemaFail>),
+    Schema(SchemaFail),
+}
+
+impl Fail {
+    #[cold]
+    fn syntax_at(at: usize, message: &'static str) -> Fail {
+        Fail(Box::new(Failure::Syntax { at, message }))
+    }
+
+    fn is_schema(&self) -> bool {
+        matches!(*self.0, Failure::Schema(_))
+    }
+
+    /// Adds a path segment to a schema failure.
+    fn push_segment(mut self, segment: impl FnOnce() -> Segment) -> Fail {
+        if let Failure::Schema(schema) = &mut *self.0 {
+            schema.reversed.push(segment());
+        }
+        self
+    }
 }
 
 struct SchemaFail {
@@ -829,8 +856,9 @@ impl SchemaFail {
     }
 }
 
+#[cold]
 fn schema_fail(kind: ViolationKind) -> Fail {
-    Fail::Schema(Box::new(SchemaFail { kind, reversed: Vec::new() }))
+    Fail(Box::new(Failure::Schema(SchemaFail { kind, reversed: Vec::new() })))
 }
 
 fn wrong_type(expected: &str) -> Fail {
@@ -918,14 +946,12 @@ impl<'g, 'b> Run<'g, 'b> {
 
     #[inline]
     fn peek(&self) -> Result<u8, Fail> {
-        self.bytes
-            .get(self.pos)
-            .copied()
-            .ok_or(Fail::Syntax { at: self.pos, message: "unexpected end of text" })
+        self.bytes.get(self.pos).copied().ok_or_else(|| Fail::syntax_at(self.pos, "unexpected end of text"))
     }
 
+    #[cold]
     fn syntax(&self, message: &'static str) -> Fail {
-        Fail::Syntax { at: self.pos, message }
+        Fail::syntax_at(self.pos, message)
     }
 
     /// Only whitespace may follow the text.
@@ -1062,7 +1088,7 @@ impl<'g, 'b> Run<'g, 'b> {
     fn object(&mut self, shape_id: ShapeId) -> Result<(), Fail> {
         self.enter()?;
         let graph = self.graph;
-        let shape = graph.shapes.get(shape_id as usize).ok_or(self.syntax("internal: no shape"))?;
+        let shape = graph.shapes.get(shape_id as usize).ok_or_else(|| self.syntax("internal: no shape"))?;
         let mut levels: Vec<Level> = Vec::new();
         let mut first =
             Level { shape: shape_id, hint: 0, seen: Seen::new(shape.slots.len()), resolved: false };
@@ -1196,11 +1222,11 @@ impl<'g, 'b> Run<'g, 'b> {
         let level_ref = if level == 0 {
             &mut *first
         } else {
-            levels.get_mut(level - 1).ok_or(self.syntax("internal"))?
+            levels.get_mut(level - 1).ok_or_else(|| self.syntax("internal"))?
         };
         level_ref.seen.set(slot);
         let shape_id = level_ref.shape;
-        let shape = graph.shapes.get(shape_id as usize).ok_or(self.syntax("internal: no shape"))?;
+        let shape = graph.shapes.get(shape_id as usize).ok_or_else(|| self.syntax("internal: no shape"))?;
         let node = shape.slots.get(slot as usize).map(|s| s.node).unwrap_or(ANY);
         let value_start = self.pos;
         if let Err(fail) = self.value(node) {
@@ -1213,7 +1239,7 @@ impl<'g, 'b> Run<'g, 'b> {
         let level_ref = if level == 0 {
             &mut *first
         } else {
-            levels.get_mut(level - 1).ok_or(self.syntax("internal"))?
+            levels.get_mut(level - 1).ok_or_else(|| self.syntax("internal"))?
         };
         if level_ref.resolved {
             return Ok(());
@@ -1272,20 +1298,17 @@ impl<'g, 'b> Run<'g, 'b> {
 
     /// Adds the member name starting at `key_start` to a failure's path.
     fn at_key(&mut self, fail: Fail, key_start: usize) -> Fail {
-        match fail {
-            Fail::Schema(mut schema) => {
-                let end = self.pos;
-                self.pos = key_start;
-                let key = match self.string() {
-                    Ok(key) => String::from_utf8_lossy(self.content(key)).into_owned(),
-                    Err(_) => String::new(),
-                };
-                self.pos = end;
-                schema.reversed.push(Segment::Key(key));
-                Fail::Schema(schema)
-            }
-            syntax => syntax,
+        if !fail.is_schema() {
+            return fail;
         }
+        let end = self.pos;
+        self.pos = key_start;
+        let key = match self.string() {
+            Ok(key) => String::from_utf8_lossy(self.content(key)).into_owned(),
+            Err(_) => String::new(),
+        };
+        self.pos = end;
+        fail.push_segment(|| Segment::Key(key))
     }
 
     fn alternate(&mut self, alternate: u32, first: u8) -> Result<(), Fail> {
@@ -1297,7 +1320,7 @@ impl<'g, 'b> Run<'g, 'b> {
             for &branch in branches {
                 match self.value(branch) {
                     Ok(()) => return Ok(()),
-                    Err(Fail::Schema(_)) => {
+                    Err(fail) if fail.is_schema() => {
                         self.pos = start;
                         self.depth = depth;
                     }
@@ -1434,8 +1457,8 @@ impl<'g, 'b> Run<'g, 'b> {
                     _ => Ok(()),
                 }
             }
-            Some(_) => Err(Fail::Syntax { at: self.pos + 1, message: "invalid escape" }),
-            None => Err(Fail::Syntax { at: self.bytes.len(), message: "unexpected end of text" }),
+            Some(_) => Err(Fail::syntax_at(self.pos + 1, "invalid escape")),
+            None => Err(Fail::syntax_at(self.bytes.len(), "unexpected end of text")),
         }
     }
 
@@ -1443,13 +1466,13 @@ impl<'g, 'b> Run<'g, 'b> {
         let mut unit = 0u32;
         for i in 0..4 {
             let Some(&b) = self.bytes.get(at + i) else {
-                return Err(Fail::Syntax { at: self.bytes.len(), message: "unexpected end of text" });
+                return Err(Fail::syntax_at(self.bytes.len(), "unexpected end of text"));
             };
             let digit = match b {
                 b'0'..=b'9' => b - b'0',
                 b'a'..=b'f' => b - b'a' + 10,
                 b'A'..=b'F' => b - b'A' + 10,
-                _ => return Err(Fail::Syntax { at: at + i, message: "invalid hex escape" }),
+                _ => return Err(Fail::syntax_at(at + i, "invalid hex escape")),
             };
             unit = unit * 16 + u32::from(digit);
         }
@@ -1470,7 +1493,7 @@ impl<'g, 'b> Run<'g, 'b> {
             let rest = self.bytes.get(self.pos..).unwrap_or(&[]);
             let incomplete = matches!(std::str::from_utf8(rest), Err(e) if e.error_len().is_none());
             return Err(if incomplete {
-                Fail::Syntax { at: self.bytes.len(), message: "unexpected end of text" }
+                Fail::syntax_at(self.bytes.len(), "unexpected end of text")
             } else {
                 self.syntax("invalid utf-8 in string")
             });
@@ -1565,7 +1588,7 @@ impl<'g, 'b> Run<'g, 'b> {
         }
         // A number serde_json reads as infinity is an error there ("number out of range").
         if (exponent || int_digits > 300) && !self.float(start)?.is_finite() {
-            return Err(Fail::Syntax { at: start, message: "number out of range" });
+            return Err(Fail::syntax_at(start, "number out of range"));
         }
         Ok(NumberShape { start, plain })
     }
@@ -1579,7 +1602,7 @@ impl<'g, 'b> Run<'g, 'b> {
 
     fn float(&self, start: usize) -> Result<f64, Fail> {
         let text = self.bytes.get(start..self.pos).and_then(|t| std::str::from_utf8(t).ok());
-        text.and_then(|t| t.parse::<f64>().ok()).ok_or(Fail::Syntax { at: start, message: "invalid number" })
+        text.and_then(|t| t.parse::<f64>().ok()).ok_or_else(|| Fail::syntax_at(start, "invalid number"))
     }
 
     /// An integer in `min..=max`: accumulated exactly when written as an integer that fits
@@ -1811,13 +1834,7 @@ impl<'g, 'b> Run<'g, 'b> {
         let result = match data_at {
             Some(at) => {
                 self.pos = at;
-                self.value(node).map_err(|fail| match fail {
-                    Fail::Schema(mut schema) => {
-                        schema.reversed.push(Segment::Key("data".into()));
-                        Fail::Schema(schema)
-                    }
-                    syntax => syntax,
-                })
+                self.value(node).map_err(|fail| fail.push_segment(|| Segment::Key("data".into())))
             }
             None => {
                 let mut empty = Run::new(self.graph, b"{}");
@@ -1836,13 +1853,7 @@ struct NumberShape {
 }
 
 fn with_segment(fail: Fail, segment: impl FnOnce() -> Segment) -> Fail {
-    match fail {
-        Fail::Schema(mut schema) => {
-            schema.reversed.push(segment());
-            Fail::Schema(schema)
-        }
-        syntax => syntax,
-    }
+    fail.push_segment(segment)
 }
 
 #[cfg(test)]
