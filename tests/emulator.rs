@@ -3,6 +3,8 @@
 //! state, faults, and serving two clients on a socket. Expected texts were taken from a
 //! real QEMU 7.2 (`-machine none -S`); a test against the live binary compares both.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -464,6 +466,42 @@ fn nesting_over_1024_is_an_error_and_the_session_survives() {
         vec![json!({"error": {"class": "GenericError", "desc": "JSON nesting depth limit exceeded"}})]
     );
     assert_eq!(one(&mut s, r#"{"execute":"query-dull","id":3}"#), json!({"return": {}, "id": 3}));
+}
+
+/// The input of conformance case W2-token-count-limit: 8 + 2,100,000 + 3 tokens.
+fn over_token_limit() -> Vec<u8> {
+    over_token_limit_of("query-dull")
+}
+
+fn over_token_limit_of(command: &str) -> Vec<u8> {
+    let mut text = format!("{{\"execute\":\"{command}\",\"id\":[").into_bytes();
+    text.extend(b"1,".repeat(1_050_000));
+    text.extend(b"1]}");
+    text
+}
+
+#[test]
+fn token_count_over_2_mi_is_dropped_then_every_remaining_token_is_answered() {
+    let mut s = negotiated();
+    let started = std::time::Instant::now();
+    // Fed in 64 KiB reads, as the server reads it.
+    let mut out = Vec::new();
+    for chunk in over_token_limit().chunks(64 << 10) {
+        out.extend(send_bytes(&mut s, chunk));
+    }
+    out.extend(send(&mut s, r#"{"execute":"query-dull","id":"after"}"#));
+    // QEMU 7.2 sent exactly this for the same input: the limit error at token 2,097,153,
+    // then one error per token of the 2,858 left (`,` `1` ... `1` `]` `}`), 2,860 in all.
+    assert_eq!(out.len(), 2860);
+    assert_error(&out[0], "GenericError", "JSON token count limit exceeded");
+    assert_eq!(out[0].get("id"), None);
+    let count = |desc: &str| out.iter().filter(|m| m["error"]["desc"] == json!(desc)).count();
+    assert_eq!(count("JSON parse error, expecting value"), 1430);
+    assert_eq!(count("QMP input must be a JSON object"), 1428);
+    assert_error(&out[1], "GenericError", "JSON parse error, expecting value");
+    assert_error(&out[2], "GenericError", "QMP input must be a JSON object");
+    assert_eq!(out[2859], json!({"return": {}, "id": "after"}));
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
 
 #[test]
@@ -1199,5 +1237,55 @@ fn emulator_matches_live_qemu_7_2() {
         assert_eq!(second, b"{\"return\": {}, \"id\": \"q\"}".to_vec());
         assert!(client.read_message().is_err(), "connection closed after quit");
     }
+    server.stop();
+}
+
+/// A QEMU 7.2 launched sandboxed, and a raw client that has read its greeting and
+/// negotiated without OOB; `None` (with a note) when it is missing or not 7.2.
+fn live_qemu_7_2() -> Option<(qmpcheck::target::Qemu, qmpcheck::wire::Client)> {
+    use qmpcheck::target::{Binary, Qemu, Target};
+    let binary = support::qemu_binary("qemu-system-x86_64")?;
+    let qemu =
+        Qemu::launch(&Target::new(Binary::SystemX86, binary)).unwrap_or_else(|e| panic!("launch: {e}"));
+    let mut client = raw_client(qemu.socket());
+    let greeting = client.read_message().unwrap_or_else(|e| panic!("greeting: {e}")).raw;
+    let greeting: Value = serde_json::from_slice(&greeting).unwrap_or_default();
+    let version = &greeting["QMP"]["version"]["qemu"];
+    if version["major"] != json!(7) || version["minor"] != json!(2) {
+        println!("note: installed QEMU is {version}, not 7.2; live comparison skipped");
+        return None;
+    }
+    assert_eq!(exchange(&mut client, br#"{"execute":"qmp_capabilities"}"#, 0), vec!["{\"return\": {}}"]);
+    Some((qemu, client))
+}
+
+/// An emulator serving the recorded 7.2 model, and a client negotiated without OOB.
+fn emulated_7_2(dir: &std::path::Path) -> (qmpcheck::target::emulator::ServerHandle, qmpcheck::wire::Client) {
+    let server = serve(dir.join("emu.sock"), corpus_model(), EmulatorConfig::default())
+        .unwrap_or_else(|e| panic!("serve: {e}"));
+    let mut client = raw_client(server.path());
+    client.read_message().unwrap_or_else(|e| panic!("greeting: {e}"));
+    assert_eq!(exchange(&mut client, br#"{"execute":"qmp_capabilities"}"#, 0), vec!["{\"return\": {}}"]);
+    (server, client)
+}
+
+/// Without OOB (with OOB negotiated, QEMU 7.2 aborts on this input: the follow-on errors
+/// overflow its request queue, an assertion in monitor/qmp.c's handle_qmp_command).
+#[test]
+fn token_limit_matches_live_qemu_7_2() {
+    let Some((_qemu, mut real)) = live_qemu_7_2() else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (server, mut emulated) = emulated_7_2(dir.path());
+    let input = over_token_limit_of("query-name");
+    let want = exchange(&mut real, &input, 1);
+    let got = exchange(&mut emulated, &input, 1);
+    assert_eq!(want.len(), 2859);
+    assert_eq!(
+        want.first().map(String::as_str),
+        Some("{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON token count limit exceeded\"}}")
+    );
+    let differing: Vec<usize> =
+        (0..want.len().max(got.len())).filter(|&i| want.get(i) != got.get(i)).collect();
+    assert_eq!((got.len(), differing.first()), (2859, None), "first difference at {:?}", differing.first());
     server.stop();
 }

@@ -136,6 +136,64 @@ fn too_deep_and_invalid_texts_are_errors_and_decoding_resumes() {
     assert!(decoder.next_text().is_none());
 }
 
+/// Every item the decoder gives for `input` fed in one piece, then byte by byte: values
+/// as JSON text, errors as `TooManyTokens@offset` or `Syntax:<text>`. Both ways must agree.
+fn token_limited(limit: usize, input: &[u8]) -> Vec<String> {
+    let show = |item: Result<Text, DecodeError>| match item {
+        Ok(text) => text.value.to_string(),
+        Err(DecodeError::TooManyTokens { offset, limit: l }) => {
+            assert_eq!(l, limit);
+            format!("TooManyTokens@{offset}")
+        }
+        Err(DecodeError::Syntax { tail, .. }) => format!("Syntax:{tail}"),
+        Err(other) => format!("{other:?}"),
+    };
+    let mut whole = Decoder::default().with_max_tokens(limit);
+    assert_eq!(whole.max_tokens(), Some(limit));
+    whole.feed(input);
+    let mut items: Vec<String> = std::iter::from_fn(|| whole.next_text()).map(show).collect();
+    items.extend(whole.finish().map(show));
+    let mut split = Decoder::default().with_max_tokens(limit);
+    let mut bytewise = Vec::new();
+    for byte in input {
+        split.feed(std::slice::from_ref(byte));
+        bytewise.extend(std::iter::from_fn(|| split.next_text()).map(show));
+    }
+    bytewise.extend(split.finish().map(show));
+    assert_eq!(items, bytewise, "fed whole vs byte by byte: {}", String::from_utf8_lossy(input));
+    items
+}
+
+#[test]
+fn token_limit_drops_the_text_and_the_crossing_token_then_reads_the_rest() {
+    // 7 tokens: [ 1 , "a b" , true ]. Within a limit of 7 it is one text.
+    assert_eq!(token_limited(7, br#"[1, "a b", true]"#), vec![r#"[1,"a b",true]"#]);
+    // Limit 5: `true` is the 6th token; it goes with the text, and `]` is read alone.
+    assert_eq!(token_limited(5, br#"[1, "a b", true] 7"#), vec!["TooManyTokens@0", "Syntax:]", "7"]);
+    // Limit 3: the crossing token is a string holding delimiters; it is skipped whole.
+    assert_eq!(
+        token_limited(3, br#" [12,"x,]y\"",2] "#),
+        vec!["TooManyTokens@1", "Syntax:,", "2", "Syntax:]"]
+    );
+    // Limit 3: a bare run crosses ({ "k" : fit, `nul` is the 4th) and is skipped whole.
+    assert_eq!(token_limited(3, br#"{"k":nul} {}"#), vec!["TooManyTokens@0", "Syntax:}", "{}"]);
+    // Limit 2: the crossing token is `:`; the bare run after it is read as a text.
+    assert_eq!(token_limited(2, br#"{"k":nul} {}"#), vec!["TooManyTokens@0", "Syntax:nul", "Syntax:}", "{}"]);
+    // Whitespace and string contents are no tokens: 3 tokens fit a limit of 3.
+    assert_eq!(token_limited(3, b"[ \"{[,: ]\" \t\r\n]"), vec![r#"["{[,: ]"]"#]);
+}
+
+#[test]
+fn decoder_counts_no_tokens_by_default() {
+    let mut decoder = Decoder::default();
+    assert_eq!(decoder.max_tokens(), None);
+    let text = format!("[{}1]", "1,".repeat(100_000));
+    decoder.feed(text.as_bytes());
+    let items: Vec<_> = std::iter::from_fn(|| decoder.next_text()).collect();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].as_ref().map(|t| t.value.as_array().map(Vec::len)), Ok(Some(100_001)));
+}
+
 // ---- client against a fake server ----
 
 const GREETING: &[u8] = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": \"fake\"}, \"capabilities\": [\"oob\"]}}\r\n";

@@ -11,6 +11,12 @@
 //! nested deeper than [`DecoderConfig::max_depth`] is an error, its bytes are dropped as
 //! they arrive, and decoding resumes after it. A text that is not valid JSON is an error
 //! for that text only.
+//!
+//! An optional token limit ([`Decoder::with_max_tokens`], off by default so the client path
+//! does no counting) emulates QEMU's `MAX_TOKEN_COUNT`: the token that would make a text
+//! hold more than the limit ends it with [`DecodeError::TooManyTokens`], that token and
+//! everything before it are dropped, and the bytes after it are read as new texts, as
+//! `qobject/json-streamer.c` does (which is why QEMU then answers every remaining token).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -61,6 +67,15 @@ pub enum DecodeError {
         /// The depth limit.
         limit: usize,
     },
+    /// A text reached the token limit; it is dropped together with the token that would
+    /// have crossed it, and decoding resumes right after that token.
+    #[error("text at offset {offset} holds more than {limit} tokens")]
+    TooManyTokens {
+        /// Stream offset where the text starts.
+        offset: u64,
+        /// The token limit.
+        limit: usize,
+    },
     /// A delimited text is not valid JSON.
     #[error("invalid json at offset {offset} ({len} bytes, ends `{tail}`): {message}")]
     Syntax {
@@ -91,6 +106,12 @@ pub struct Decoder {
     discarding: bool,
     /// Stream offset where the current text began (valid while `scan` is not `Idle`).
     text_offset: u64,
+    /// Most tokens one text may hold; `None` (the default) counts nothing.
+    max_tokens: Option<usize>,
+    /// Tokens of the current text so far (counted only with `max_tokens`).
+    tokens: usize,
+    /// Whether the last byte was inside a bare token (a number or a keyword).
+    bare: bool,
 }
 
 /// Scanner state between reads.
@@ -136,7 +157,24 @@ impl Decoder {
             scan: Scan::Idle,
             discarding: false,
             text_offset: 0,
+            max_tokens: None,
+            tokens: 0,
+            bare: false,
         }
+    }
+
+    /// The same decoder with a limit on the tokens of one text, counted as QEMU's lexer
+    /// does: each of `{ } [ ] , :` and each string is one token, as is each run of other
+    /// bytes outside strings (a number or a keyword); whitespace is none. A text that would
+    /// hold more than `limit` tokens is [`DecodeError::TooManyTokens`].
+    pub fn with_max_tokens(mut self, limit: usize) -> Self {
+        self.max_tokens = Some(limit);
+        self
+    }
+
+    /// The token limit, if one is set.
+    pub fn max_tokens(&self) -> Option<usize> {
+        self.max_tokens
     }
 
     /// The limits in force.
@@ -183,7 +221,10 @@ impl Decoder {
             let byte = self.buf.get(i).copied().unwrap_or(b' ');
             if self.scan == Scan::Idle {
                 self.text_offset = self.base + i as u64;
+                self.tokens = 0;
+                self.bare = false;
             }
+            let was_in_string = self.max_tokens.is_some() && in_string(self.scan);
             match step(&mut self.scan, byte) {
                 Step::Skip => {
                     self.scanned += 1;
@@ -193,6 +234,9 @@ impl Decoder {
                 }
                 Step::Continue => {
                     self.scanned += 1;
+                    if let Some(err) = self.count_token(was_in_string, byte) {
+                        return Some(Err(err));
+                    }
                     if let Some(err) = self.check_limits() {
                         return Some(Err(err));
                     }
@@ -200,12 +244,16 @@ impl Decoder {
                 Step::EndIncluding => {
                     self.scanned += 1;
                     self.scan = Scan::Idle;
+                    if let Some(err) = self.count_token(was_in_string, byte) {
+                        return Some(Err(err));
+                    }
                     if let Some(item) = self.end_text(self.scanned) {
                         return Some(item);
                     }
                 }
                 Step::EndBefore => {
                     self.scan = Scan::Idle;
+                    self.bare = false;
                     if let Some(item) = self.end_text(i) {
                         return Some(item);
                     }
@@ -220,6 +268,52 @@ impl Decoder {
             self.scanned = 0;
         }
         None
+    }
+
+    /// Counts the token `byte` (just scanned, outside a string before it when
+    /// `!was_in_string`) starts, if any. Past the limit: drops the text and that token (a
+    /// string or bare token is skipped to its end) and reports it.
+    fn count_token(&mut self, was_in_string: bool, byte: u8) -> Option<DecodeError> {
+        let limit = self.max_tokens?;
+        if self.discarding || was_in_string {
+            return None;
+        }
+        let starts = match byte {
+            b' ' | b'\t' | b'\r' | b'\n' => {
+                self.bare = false;
+                false
+            }
+            b'{' | b'}' | b'[' | b']' | b',' | b':' | b'"' => {
+                self.bare = false;
+                true
+            }
+            _ => !std::mem::replace(&mut self.bare, true),
+        };
+        if !starts {
+            return None;
+        }
+        self.tokens += 1;
+        if self.tokens <= limit {
+            return None;
+        }
+        let offset = self.text_offset;
+        self.tokens = 0;
+        self.bare = false;
+        match byte {
+            b'"' => {
+                self.scan = Scan::TopString { escaped: false };
+                self.discarding = true;
+            }
+            b'{' | b'}' | b'[' | b']' | b',' | b':' => {
+                self.scan = Scan::Idle;
+                self.start = self.scanned;
+            }
+            _ => {
+                self.scan = Scan::Scalar;
+                self.discarding = true;
+            }
+        }
+        Some(DecodeError::TooManyTokens { offset, limit })
     }
 
     /// Advances the scanner over one byte.
@@ -286,6 +380,11 @@ impl Decoder {
         self.scanned -= self.start;
         self.start = 0;
     }
+}
+
+/// Whether the scanner is inside a string.
+fn in_string(scan: Scan) -> bool {
+    matches!(scan, Scan::Container { in_string: true, .. } | Scan::TopString { .. })
 }
 
 /// Advances the scanner state over one byte.

@@ -19,9 +19,14 @@
 //!
 //! Known divergences from QEMU 7.2, chosen knowingly:
 //! - Over-deep (> 1024) or over-large (> 64 MiB) texts get one error, and the text is dropped
-//!   to its end; QEMU sends one follow-on "expecting value" per stray closer. The 2 Mi token
-//!   limit is not emulated. Parse error texts are mapped from serde_json's and match QEMU's for
-//!   the common cases only; single-quoted strings (a QEMU extension) are parse errors here.
+//!   to its end; QEMU sends one follow-on "expecting value" per stray closer. Past the 2 Mi
+//!   token limit the text and its crossing token are dropped with QEMU's error and the rest
+//!   is read as new texts, one reply per remaining token as QEMU sends (exact for numbers,
+//!   strings and punctuation; a bare run like `1true` counts as one token where QEMU's
+//!   lexer sees two). With OOB negotiated QEMU 7.2 aborts on that flood instead (an
+//!   assertion on its request queue in `monitor/qmp.c`); the emulator answers as without OOB.
+//!   Parse error texts are mapped from serde_json's and match QEMU's for the common cases
+//!   only; single-quoted strings (a QEMU extension) are parse errors here.
 //! - A control character (not TAB/CR/LF) or 0xFE/0xFF resets the parser with one
 //!   "JSON parse error, stray '...'" naming that byte only (QEMU names the token so far),
 //!   then skips to a structural or control byte as QEMU's lexer does. Other lexical errors

@@ -1,12 +1,13 @@
 //! One connection's QMP session, as a pure state machine: bytes in, [`Outgoing`] out.
 //!
 //! It follows QEMU 7.2's `monitor/qmp.c` and `qapi/qmp-dispatch.c` step by step:
-//! framing by [`crate::wire::stream::Decoder`] (nesting above 1024 and texts above 64 MiB
-//! are errors), the control-character reset, the dispatcher's checks of the request's
-//! members (in QEMU's hash-table order), the command lookup (only `qmp_capabilities` during
-//! negotiation), the OOB check, the arguments ([`super::args`]), then the command itself
-//! ([`super::behaviour`] or a minimal value from [`super::values`]). The `id` is copied into
-//! every reply to a request that is a JSON object; parse errors have none.
+//! framing by [`crate::wire::stream::Decoder`] (nesting above 1024, texts above 64 MiB and
+//! texts of more than 2 Mi tokens are errors), the control-character reset, the
+//! dispatcher's checks of the request's members (in QEMU's hash-table order), the command
+//! lookup (only `qmp_capabilities` during negotiation), the OOB check, the arguments
+//! ([`super::args`]), then the command itself ([`super::behaviour`] or a minimal value from
+//! [`super::values`]). The `id` is copied into every reply to a request that is a JSON
+//! object; parse errors have none.
 
 use std::sync::{Arc, OnceLock};
 
@@ -24,6 +25,8 @@ use crate::wire::stream::{DecodeError, Decoder, DecoderConfig};
 pub const MAX_NESTING: usize = 1024;
 /// QEMU's token size limit (`MAX_TOKEN_SIZE`), used here as the limit of a whole text.
 pub const MAX_TEXT: usize = 64 << 20;
+/// QEMU's limit on the tokens of one text (`MAX_TOKEN_COUNT`, 2 Mi).
+pub const MAX_TOKENS: usize = 2 << 20;
 
 /// One client's session with the emulated server.
 #[derive(Debug)]
@@ -392,7 +395,7 @@ fn protocol_command() -> (&'static Command, &'static Spec) {
 }
 
 fn new_decoder() -> Decoder {
-    Decoder::new(DecoderConfig { max_text: MAX_TEXT, max_depth: MAX_NESTING })
+    Decoder::new(DecoderConfig { max_text: MAX_TEXT, max_depth: MAX_NESTING }).with_max_tokens(MAX_TOKENS)
 }
 
 /// Bytes QEMU's lexer rejects anywhere: control characters but TAB, CR, LF, and bytes
@@ -425,6 +428,7 @@ fn decode_error_desc(error: &DecodeError) -> String {
     match error {
         DecodeError::TooDeep { .. } => "JSON nesting depth limit exceeded".to_string(),
         DecodeError::TooLarge { .. } => "JSON token size limit exceeded".to_string(),
+        DecodeError::TooManyTokens { .. } => "JSON token count limit exceeded".to_string(),
         DecodeError::Syntax { message, tail, len, .. } => {
             format!("JSON parse error, {}", syntax_desc(message, tail, *len))
         }
