@@ -215,3 +215,48 @@ fn measure_throughput() {
     let rate = f64::from(n) / started.elapsed().as_secs_f64();
     println!("query-qmp-schema: {size} bytes in {schema_time:?}; query-status lockstep: {rate:.0}/s");
 }
+
+/// Regression: `launch` returned once the socket file existed, before QEMU listened, so an
+/// immediate connect could get ECONNREFUSED. Launch, then connect at once, 50 times.
+#[test]
+fn launch_then_immediate_connect_always_succeeds() {
+    use std::io::Read;
+    let Some(path) = support::qemu_binary("qemu-system-x86_64") else { return };
+    let started = Instant::now();
+    for round in 0..50 {
+        let qemu = Qemu::launch(&Target::new(Binary::SystemX86, &path)).expect("launch");
+        let stream = std::os::unix::net::UnixStream::connect(qemu.socket())
+            .unwrap_or_else(|e| panic!("round {round}: connect right after launch: {e}"));
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut first = [0u8; 8];
+        (&stream).read_exact(&mut first).unwrap_or_else(|e| panic!("round {round}: greeting: {e}"));
+        assert_eq!(&first, b"{\"QMP\": ", "round {round}");
+    }
+    let took = started.elapsed();
+    println!("50 launches with a connect each: {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+/// A program that binds the socket but never listens: launch retries ECONNREFUSED until the
+/// start timeout, then reports the last error and the program's stderr.
+#[test]
+fn start_timeout_reports_the_refused_connect_and_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("fake-qemu");
+    let python = "import socket, time; s = socket.socket(socket.AF_UNIX); s.bind('qmp.sock'); time.sleep(30)";
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho 'fake qemu: bound, not listening' >&2\nexec python3 -c \"{python}\"\n"),
+    )
+    .expect("write");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let mut target = Target::new(Binary::StorageDaemon, &fake);
+    target.start_timeout = Duration::from_millis(700);
+    let started = Instant::now();
+    let err = Qemu::launch(&target).expect_err("never listens");
+    let waited = started.elapsed();
+    let qemu::TargetError::StartTimeout { last, stderr, .. } = &err else { panic!("not a timeout: {err}") };
+    assert_eq!(last, "connect: Connection refused (os error 111)", "{err}");
+    assert_eq!(stderr, "fake qemu: bound, not listening\n");
+    assert!(waited >= Duration::from_millis(700) && waited < Duration::from_secs(3), "{waited:?}");
+}

@@ -4,7 +4,9 @@
 //! display, vCPUs stopped (`-S`), seccomp `-sandbox` denying obsolete calls, privilege
 //! changes, spawning and resource control, no network back end, and QMP on a UNIX socket in
 //! a per-run scratch dir that is also the working dir (and `HOME`/`TMPDIR`). QEMU's stdout
-//! and stderr go to files in that dir. The process is killed and reaped when [`Qemu`] is
+//! and stderr go to files in that dir. [`Qemu::launch`] returns only once a connection to
+//! the socket has succeeded and the greeting came (QEMU creates the socket file before it
+//! listens), so any connect after it succeeds. The process is killed and reaped when [`Qemu`] is
 //! dropped; [`Qemu::wait_exit`] tells how it died (exit code or signal) so callers can tell
 //! a SIGSYS (a sandbox hit: a deny-rule leak) from a SIGABRT or SIGSEGV (a QEMU crash).
 //!
@@ -12,6 +14,7 @@
 //! the scratch dir and clean environment only.
 
 use std::fs::File;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,7 +69,7 @@ pub struct Target {
     pub extra_args: Vec<String>,
     /// Extra environment (e.g. `LD_LIBRARY_PATH` for an unpacked QEMU).
     pub env: Vec<(String, String)>,
-    /// How long to wait for the QMP socket to appear.
+    /// How long to wait for the QMP socket to accept a connection and greet.
     pub start_timeout: Duration,
     /// Client timeouts for [`Qemu::connect`].
     pub client: ClientConfig,
@@ -189,13 +192,15 @@ pub enum TargetError {
         /// Its stderr.
         stderr: String,
     },
-    /// The QMP socket did not appear in time.
-    #[error("{binary} did not create its qmp socket within {waited:?}; stderr: {stderr}")]
+    /// The QMP socket did not accept a connection (and greet) in time.
+    #[error("{binary} did not accept a qmp connection within {waited:?} ({last}); stderr: {stderr}")]
     StartTimeout {
         /// The program path.
         binary: PathBuf,
         /// How long was waited.
         waited: Duration,
+        /// The last failure: the connect error, or that no greeting came.
+        last: String,
         /// Its stderr so far.
         stderr: String,
     },
@@ -268,7 +273,8 @@ pub const STDERR_NAME: &str = "stderr.log";
 pub const STDOUT_NAME: &str = "stdout.log";
 
 impl Qemu {
-    /// Starts QEMU and waits until its QMP socket exists.
+    /// Starts QEMU and waits until its QMP socket accepts a connection and sends the
+    /// greeting (that probe connection is then closed), within [`Target::start_timeout`].
     pub fn launch(target: &Target) -> Result<Qemu, TargetError> {
         if let Some(arg) = target.extra_args.iter().find(|a| refused(a)) {
             return Err(TargetError::Refused { arg: arg.clone() });
@@ -305,7 +311,7 @@ impl Qemu {
             started: Instant::now(),
             scratch,
         };
-        qemu.wait_for_socket(&target.path, target.start_timeout)?;
+        qemu.wait_until_listening(&target.path, target.start_timeout)?;
         Ok(qemu)
     }
 
@@ -385,8 +391,11 @@ impl Qemu {
         }
     }
 
-    fn wait_for_socket(&mut self, binary: &Path, timeout: Duration) -> Result<(), TargetError> {
+    /// Retries connecting until QEMU accepts and greets: the socket file exists before QEMU
+    /// listens (ECONNREFUSED), or not yet (ENOENT).
+    fn wait_until_listening(&mut self, binary: &Path, timeout: Duration) -> Result<(), TargetError> {
         let started = Instant::now();
+        let mut last = "no socket yet".to_string();
         loop {
             if let Some(exit) = self.try_exit()? {
                 return Err(TargetError::StartFailed {
@@ -395,17 +404,20 @@ impl Qemu {
                     stderr: self.stderr(),
                 });
             }
-            if self.socket.exists() {
-                return Ok(());
-            }
-            if started.elapsed() >= timeout {
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
                 return Err(TargetError::StartTimeout {
                     binary: binary.to_path_buf(),
                     waited: started.elapsed(),
+                    last,
                     stderr: self.stderr(),
                 });
             }
-            std::thread::sleep(Duration::from_millis(2));
+            match probe_greeting(&self.socket, left) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
+            std::thread::sleep(START_POLL);
         }
     }
 }
@@ -415,6 +427,32 @@ impl Drop for Qemu {
         if self.exit.is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// Pause between connection attempts while QEMU starts.
+const START_POLL: Duration = Duration::from_millis(2);
+
+/// Connects to `socket` and reads up to the end of the greeting's line, within `timeout`;
+/// `Err` says what failed. The connection is closed on return.
+fn probe_greeting(socket: &Path, timeout: Duration) -> Result<(), String> {
+    use std::io::Read;
+    let mut stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("connected, but no greeting came".into());
+        }
+        stream.set_read_timeout(Some(left)).map_err(|e| format!("set timeout: {e}"))?;
+        match stream.read(&mut buf) {
+            Ok(0) => return Err("connected, but closed before greeting".into()),
+            Ok(n) if buf.get(..n).is_some_and(|b| b.contains(&b'\n')) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading the greeting: {e}")),
         }
     }
 }
