@@ -951,6 +951,54 @@ fn serves_two_clients_concurrently_with_separate_state() {
     assert!(!path.exists(), "socket file removed on stop");
 }
 
+/// Runs `job` on a thread; fails the test when it has not returned within `limit`.
+fn finishes_within(limit: Duration, what: &str, job: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        job();
+        let _ = done.send(());
+    });
+    assert!(finished.recv_timeout(limit).is_ok(), "{what} did not return within {limit:?}");
+}
+
+/// Regression: dropping (or stopping) a server whose socket file was removed hung forever,
+/// because its accept thread was woken by connecting to that file.
+#[test]
+fn server_stops_after_its_socket_file_was_removed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    for (k, how) in ["drop", "stop"].into_iter().enumerate() {
+        let path = dir.path().join(format!("qmp-{k}.sock"));
+        let server =
+            serve(&path, model(), EmulatorConfig::default()).unwrap_or_else(|e| panic!("serve: {e}"));
+        let mut client = LineClient::connect(&path);
+        assert!(client.line().starts_with("{\"QMP\""));
+        std::fs::remove_file(&path).unwrap_or_else(|e| panic!("remove: {e}"));
+        finishes_within(Duration::from_secs(5), how, move || match how {
+            "drop" => drop(server),
+            _ => server.stop(),
+        });
+        assert_eq!(client.line(), "", "{how}: the open connection was closed");
+    }
+}
+
+/// Stopping a server whose file was removed and bound again by another server leaves the
+/// other's file in place.
+#[test]
+fn server_stop_removes_only_its_own_socket_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let path = dir.path().join("qmp.sock");
+    let first = serve(&path, model(), EmulatorConfig::default()).unwrap_or_else(|e| panic!("serve: {e}"));
+    std::fs::remove_file(&path).unwrap_or_else(|e| panic!("remove: {e}"));
+    let second = serve(&path, model(), EmulatorConfig::default()).unwrap_or_else(|e| panic!("serve: {e}"));
+    finishes_within(Duration::from_secs(5), "stop", move || first.stop());
+    assert!(path.exists(), "the second server's socket file is kept");
+    let mut client = LineClient::connect(&path);
+    assert!(client.line().starts_with("{\"QMP\""));
+    assert_eq!(second.accepted(), 1);
+    second.stop();
+    assert!(!path.exists());
+}
+
 #[test]
 fn serving_with_die_closes_mid_reply() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));

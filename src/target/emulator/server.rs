@@ -2,11 +2,15 @@
 //!
 //! [`serve`] binds, starts an accept thread and returns at once with a [`ServerHandle`];
 //! [`ServerHandle::stop`] (or dropping the handle) closes the listener and every open
-//! connection and removes the socket file. [`serve_stream`] runs one session on any
-//! connected stream, for callers that accept connections themselves.
+//! connection and removes the socket file. Stopping never depends on the socket file: the
+//! listening socket is shut down (`shutdown(2)`, which makes a blocked `accept` fail on
+//! Linux), so a server whose file was removed or replaced still stops at once, and only the
+//! file it bound is removed. [`serve_stream`] runs one session on any connected stream, for
+//! callers that accept connections themselves.
 
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileTypeExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +29,10 @@ const READ_CHUNK: usize = 64 << 10;
 #[derive(Debug)]
 pub struct ServerHandle {
     path: PathBuf,
+    /// Device and inode of the socket file bound, so stopping removes only that file.
+    bound: Option<(u64, u64)>,
+    /// A handle on the listening socket, shut down to wake the accept thread.
+    listener: UnixListener,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
 }
@@ -47,12 +55,14 @@ pub fn serve(
     let path = socket_path.as_ref().to_path_buf();
     remove_stale_socket(&path)?;
     let listener = UnixListener::bind(&path)?;
+    let bound = std::fs::symlink_metadata(&path).ok().map(|m| (m.dev(), m.ino()));
+    let control = listener.try_clone()?;
     let shared = Arc::new(Shared::default());
     let accept_shared = Arc::clone(&shared);
     let accept = thread::Builder::new()
         .name("qmp-emulator-accept".to_string())
         .spawn(move || accept_loop(&listener, &accept_shared, &model, &config))?;
-    Ok(ServerHandle { path, shared, accept: Some(accept) })
+    Ok(ServerHandle { path, bound, listener: control, shared, accept: Some(accept) })
 }
 
 /// Runs one session on a connected stream until the client leaves, `quit`, or a fault
@@ -110,8 +120,13 @@ impl ServerHandle {
     fn shutdown(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         if let Some(accept) = self.accept.take() {
-            // Wake the blocking accept; it sees the flag and returns.
-            let _ = UnixStream::connect(&self.path);
+            // Wake the blocking accept (it fails with EINVAL); it sees the flag and returns.
+            // This works whatever became of the socket file.
+            if nix::sys::socket::shutdown(self.listener.as_raw_fd(), nix::sys::socket::Shutdown::Both)
+                .is_err()
+            {
+                let _ = UnixStream::connect(&self.path);
+            }
             let _ = accept.join();
         }
         let connections =
@@ -120,7 +135,10 @@ impl ServerHandle {
             let _ = stream.shutdown(std::net::Shutdown::Both);
             let _ = thread.join();
         }
-        let _ = std::fs::remove_file(&self.path);
+        let current = std::fs::symlink_metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        if current.is_some() && current == self.bound {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
