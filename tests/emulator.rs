@@ -1337,3 +1337,66 @@ fn token_limit_matches_live_qemu_7_2() {
     assert_eq!((got.len(), differing.first()), (2859, None), "first difference at {:?}", differing.first());
     server.stop();
 }
+
+/// A reply's class: `ok`, or the error's class and desc.
+fn reply_class(text: &str) -> String {
+    let value: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    match value.get("error") {
+        Some(error) => format!("{} {}", error["class"].as_str().unwrap_or("?"), error["desc"]),
+        None if value.get("return").is_some() => "ok".to_string(),
+        None => panic!("neither return nor error: {text}"),
+    }
+}
+
+/// Every `query-*` command of 7.2 that needs no argument, on `-machine none -nodefaults`
+/// and on the emulator: the same class, and for errors the same desc.
+#[test]
+fn argument_less_queries_match_live_qemu_7_2() {
+    let Some((_qemu, mut real)) = live_qemu_7_2() else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (server, mut emulated) = emulated_7_2(dir.path());
+    let model = corpus_model();
+    let queries: Vec<&str> = model
+        .commands
+        .values()
+        .filter(|c| c.name.starts_with("query-"))
+        .filter(|c| model.command_args(c).iter().all(|m| m.optional))
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut failing = Vec::new();
+    let mut differing = Vec::new();
+    for (n, name) in queries.iter().enumerate() {
+        let request = format!("{{\"execute\":\"{name}\",\"id\":\"q\"}}");
+        let call = |client: &mut qmpcheck::wire::Client| {
+            let mut texts = exchange(client, request.as_bytes(), n);
+            texts.retain(|t| !t.starts_with("event "));
+            assert_eq!(texts.len(), 1, "{name}: {texts:?}");
+            reply_class(&texts[0])
+        };
+        let (want, got) = (call(&mut real), call(&mut emulated));
+        if want != "ok" {
+            failing.push(*name);
+        }
+        if want != got {
+            differing.push(format!("{name}\n  qemu: {want}\n  emu:  {got}"));
+        }
+    }
+    assert_eq!(queries.len(), 58, "argument-less query commands in 7.2");
+    assert!(
+        differing.is_empty(),
+        "{} of {} differ:\n{}",
+        differing.len(),
+        queries.len(),
+        differing.join("\n")
+    );
+    // Each error QEMU gives is one Absent entry of the behaviour table, and no entry is unused.
+    let mut absent: Vec<&str> = qmpcheck::target::emulator::BEHAVIOURS
+        .iter()
+        .filter(|(_, b, _)| matches!(b, qmpcheck::target::emulator::Behaviour::Absent { .. }))
+        .map(|(name, _, _)| *name)
+        .collect();
+    absent.sort_unstable();
+    assert_eq!(failing, absent);
+    assert_eq!(failing.len(), 8);
+    server.stop();
+}

@@ -4,6 +4,11 @@
 //! return type (`{}` when it has none) once its arguments pass. A command listed here must
 //! still be in the model to be found; what the table adds is state, events and the values
 //! that state decides. Texts of errors and event data are QEMU 7.2's.
+//!
+//! The emulated machine is QEMU 7.2's `-machine none -nodefaults`: queries of devices or
+//! features it lacks (a balloon, ACPI, SEV, SGX, ...) fail as QEMU's do, with the class and
+//! desc listed here ([`Behaviour::Absent`]). `tests/emulator.rs` calls every argument-less
+//! `query-*` command on both and compares the reply class (and for errors the desc).
 
 use std::collections::BTreeSet;
 
@@ -41,6 +46,18 @@ pub enum Behaviour {
     QueryVersion,
     /// List the model's commands.
     QueryCommands,
+    /// Always fails: the device or feature the command needs is absent from the machine.
+    Absent {
+        /// The error class (`DeviceNotActive`, `GenericError`, ...).
+        class: &'static str,
+        /// QEMU 7.2's desc.
+        desc: &'static str,
+    },
+}
+
+/// A [`Behaviour::Absent`] that fails with GenericError and `desc`.
+const fn absent(desc: &'static str) -> Behaviour {
+    Behaviour::Absent { class: "GenericError", desc }
 }
 
 /// The table: command name, behaviour, and what it does (printed in docs and reports).
@@ -58,6 +75,26 @@ pub const BEHAVIOURS: &[(&str, Behaviour, &str)] = &[
     ("query-name", Behaviour::QueryName, "the configured name, absent by default"),
     ("query-version", Behaviour::QueryVersion, "the configured version and package"),
     ("query-commands", Behaviour::QueryCommands, "every command of the model"),
+    (
+        "query-balloon",
+        Behaviour::Absent { class: "DeviceNotActive", desc: "No balloon device has been activated" },
+        "no balloon device (-nodefaults)",
+    ),
+    (
+        "query-acpi-ospm-status",
+        absent("command is not supported, missing ACPI device"),
+        "no ACPI device (-machine none)",
+    ),
+    (
+        "query-hotpluggable-cpus",
+        absent("The feature 'query-hotpluggable-cpus' is not enabled"),
+        "-machine none has no hotpluggable CPUs",
+    ),
+    ("query-sev-capabilities", absent("KVM not enabled"), "no KVM, so no SEV"),
+    ("query-sev-launch-measure", absent("SEV launch measurement is not available"), "no SEV guest"),
+    ("query-sgx", absent("SGX is only supported on PC machines"), "-machine none is not a PC"),
+    ("query-sgx-capabilities", absent("SGX is not enabled in KVM"), "no KVM, so no SGX"),
+    ("query-vm-generation-id", absent("VM Generation ID device not found"), "no vmgenid device"),
 ];
 
 /// The behaviour the table gives `command`, if any.
@@ -124,9 +161,23 @@ impl Effect {
     }
 }
 
-/// Runs `behaviour` on `state` with the (already checked) arguments. `Err` is a
-/// GenericError desc.
+/// Runs `behaviour` on `state` with the (already checked) arguments. `Err` is the error's
+/// class and desc.
 pub(crate) fn run(
+    behaviour: Behaviour,
+    state: &mut VmState,
+    args: &Map<String, Value>,
+    config: &EmulatorConfig,
+    spec: &Spec,
+) -> Result<Effect, (&'static str, String)> {
+    if let Behaviour::Absent { class, desc } = behaviour {
+        return Err((class, desc.to_string()));
+    }
+    run_stateful(behaviour, state, args, config, spec).map_err(|desc| ("GenericError", desc))
+}
+
+/// The behaviours that keep state; `Err` is a GenericError desc.
+fn run_stateful(
     behaviour: Behaviour,
     state: &mut VmState,
     args: &Map<String, Value>,
@@ -203,5 +254,6 @@ pub(crate) fn run(
         Behaviour::QueryCommands => {
             Effect::reply(Value::Array(spec.commands.keys().map(|name| json!({ "name": name })).collect()))
         }
+        Behaviour::Absent { desc, .. } => return Err(desc.to_string()),
     })
 }

@@ -6,7 +6,8 @@
 //! (`qapi/qobject-input-visitor.c`, `qapi/qapi-visit-core.c`), out-of-band commands, parse
 //! errors and the control-character parser reset. Replies are the smallest value the model's
 //! return type allows; a few commands keep a little state (run state, block nodes, objects),
-//! all listed in one table, [`behaviour::BEHAVIOURS`].
+//! and queries of devices `-machine none -nodefaults` lacks fail as QEMU's do, all listed in
+//! one table, [`behaviour::BEHAVIOURS`].
 //!
 //! Layers, pure first:
 //! - [`session`]: one connection's protocol state machine, bytes in, [`Outgoing`] out, no I/O.

@@ -263,7 +263,7 @@ impl Session {
         let minimal = command.returns.as_ref().map_or_else(|| json!({}), |ty| min_value(spec, ty));
         let Some(behaviour) = behaviour::behaviour_of(request.name) else { return Ok(minimal) };
         let effect = behaviour::run(behaviour, &mut self.state, &request.arguments, &self.config, spec)
-            .map_err(QmpError::generic)?;
+            .map_err(|(class, desc)| QmpError { class, desc })?;
         Ok(self.apply(effect, minimal, events))
     }
 
