@@ -149,19 +149,30 @@ impl fmt::Display for Signature {
     }
 }
 
-/// The top assertion text of a stderr, with numbers and addresses stripped.
+/// The assertion text of a stderr that explains a death, with numbers and addresses
+/// stripped.
 ///
-/// Picks the first line that looks like an assertion or a fatal error (`Assertion`,
-/// `assertion failed`, `ERROR:`, `Segmentation`, `Aborted`, `**`), else the first non-empty
-/// line that is not a warning; hex addresses become `ADDR`, digit runs `N`.
+/// QEMU's stderr holds the whole session, so the search runs from the end: the last line
+/// that looks like an assertion or a fatal error (`Assertion`, `assertion failed`,
+/// `ERROR:`, `Unexpected error`, `Segmentation`, `Aborted`, `**`, `panic`), else the last
+/// non-empty line that is not a warning; hex addresses become `ADDR`, digit runs `N`.
 pub fn normalise_stderr(stderr: &str) -> String {
-    const MARKERS: [&str; 7] =
-        ["Assertion", "assertion failed", "ERROR:", "Segmentation", "Aborted", "**", "panic"];
+    const MARKERS: [&str; 8] = [
+        "Assertion",
+        "assertion failed",
+        "ERROR:",
+        "Unexpected error",
+        "Segmentation",
+        "Aborted",
+        "**",
+        "panic",
+    ];
     let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let chosen = lines
         .iter()
+        .rev()
         .find(|l| MARKERS.iter().any(|m| l.contains(m)))
-        .or_else(|| lines.iter().find(|l| !l.contains("warning")))
+        .or_else(|| lines.iter().rev().find(|l| !l.contains("warning")))
         .copied()
         .unwrap_or("");
     shorten(&strip_numbers(chosen), KEY_LIMIT)
@@ -217,8 +228,9 @@ mod tests {
 
     #[test]
     fn crash_key_strips_numbers_and_addresses() {
-        let stderr = "qemu-system-x86_64: warning: foo\n\
-                      qemu-system-x86_64: ../hw/core/qdev.c:123: qdev_x: Assertion `dev->realized' failed at 0x7ffd12ab.\n";
+        let stderr = "qemu-system-x86_64: Failed to connect to 'q45.sock': No such file or directory\n\
+                      qemu-system-x86_64: ../hw/core/qdev.c:123: qdev_x: Assertion `dev->realized' failed at 0x7ffd12ab.\n\
+                      qemu-system-x86_64: warning: foo\n";
         let sig = Signature::crash("device_add", "SIGABRT", stderr);
         assert_eq!(
             sig.text(),
@@ -226,6 +238,18 @@ mod tests {
         );
         let again = Signature::crash("device_add", "SIGABRT", &stderr.replace("123", "456"));
         assert_eq!(sig, again);
+    }
+
+    #[test]
+    fn unexpected_error_beats_earlier_lines() {
+        let stderr = "qemu-system-x86_64: Failed to connect to 'q86.sock': No such file or directory\n\
+                      Unexpected error in parse_option_size() at ../../util/qemu-option.c:145:\n\
+                      Parameter 'size' expects a non-negative number below 2^64\n";
+        assert_eq!(
+            normalise_stderr(stderr),
+            "Unexpected error in parse_option_size() at ../../util/qemu-option.c:N:"
+        );
+        assert_eq!(normalise_stderr("a 1\nb 22\n"), "b N");
     }
 
     #[test]
