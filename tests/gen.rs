@@ -353,6 +353,13 @@ fn paths_are_rewritten_into_the_scratch_dir() {
         rules.check("dump-guest-memory", &json!({"paging": false, "protocol": "file:/etc/x"})),
         Verdict::Rewrite(json!({"paging": false, "protocol": "file:x"}))
     );
+    // Regression (fuzz seed 1, iteration 155): a huge size would fill the disk from the scratch dir.
+    let huge = json!({"val": 0, "size": 9223372036854775807_i64, "filename": "m"});
+    assert!(
+        matches!(rules.check("pmemsave", &huge), Verdict::Deny { .. }),
+        "{:?}",
+        rules.check("pmemsave", &huge)
+    );
     // check_bytes returns the whole rewritten command, id kept.
     let bytes = br#"{"execute":"screendump","arguments":{"filename":"/root/s.ppm"},"id":5}"#;
     assert_eq!(
@@ -609,7 +616,7 @@ fn mutated_generated_commands_pass_the_gate_unless_they_name_a_restricted_comman
 #[test]
 fn rules_file_loads_and_every_rule_has_a_reason() {
     let rules = SafetyRules::from_str(BUILTIN_RULES, "deny-rules.toml").expect("loads");
-    assert_eq!(rules.rules().len(), 24);
+    assert_eq!(rules.rules().len(), 25);
     assert_eq!(
         rules.rules().len(),
         BUILTIN_RULES.matches("[[rule]]").count() - 1,
@@ -620,11 +627,11 @@ fn rules_file_loads_and_every_rule_has_a_reason() {
         assert!(rule.source.starts_with("deny-rules.toml:"));
     }
     let table = rules.rules_table();
-    assert_eq!(table.lines().filter(|l| l.starts_with("- **")).count(), 24);
+    assert_eq!(table.lines().filter(|l| l.starts_with("- **")).count(), 25);
     assert!(table.contains("**hmp** `deny`: human-monitor-command"));
     // The same file loads from a path.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gen/deny-rules.toml");
-    assert_eq!(SafetyRules::load(&path).expect("loads from path").rules().len(), 24);
+    assert_eq!(SafetyRules::load(&path).expect("loads from path").rules().len(), 25);
 }
 
 #[test]
