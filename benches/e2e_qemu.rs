@@ -73,14 +73,16 @@ fn main() {
                 Client::MinimalFast => {
                     minimal_client(qemu.socket(), plan.commands, Request::Plain, Some(&validator))
                 }
-                Client::Python => match &python {
-                    Some(python) => qemu_qmp(python, qemu.socket(), plan.commands),
+                Client::Python | Client::PythonLegacy => match &python {
+                    Some(python) => {
+                        qemu_qmp(python, qemu.socket(), plan.commands, *client == Client::PythonLegacy)
+                    }
                     None => continue,
                 },
             };
             let cpu = thread_cpu_ns().saturating_sub(cpu_before) as f64 / 1e3 / plan.commands as f64;
             row.rates.push(rate);
-            if !matches!(client, Client::Python) {
+            if !matches!(client, Client::Python | Client::PythonLegacy) {
                 row.cpu.push(cpu);
             }
         }
@@ -112,9 +114,10 @@ fn main() {
     println!("minimal / Client::execute, minimal without id = {:.3}", rate_of(Client::Minimal) / execute);
     println!("minimal / Client without id = {:.3}", rate_of(Client::Minimal) / no_id);
     if python.is_some() {
-        let py = rate_of(Client::Python);
-        println!("Client::execute / qemu.qmp = {:.2} (target >= 3)", execute / py);
-        println!("Client without id / qemu.qmp = {:.2}", no_id / py);
+        for (label, py) in [("async", rate_of(Client::Python)), ("legacy", rate_of(Client::PythonLegacy))] {
+            println!("Client::execute / qemu.qmp {label} = {:.2} (target >= 3)", execute / py);
+            println!("Client without id / qemu.qmp {label} = {:.2}", no_id / py);
+        }
     }
     println!("\n| QEMU start-up ({} launches) | median ms | min | max |", plan.launches);
     println!("|---|---:|---:|---:|");
@@ -132,16 +135,18 @@ enum Client {
     MinimalId,
     MinimalFast,
     Python,
+    PythonLegacy,
 }
 
 /// Name and request shape of each client, as the table shows them.
-const ROWS: [((&str, &str), Client); 6] = [
+const ROWS: [((&str, &str), Client); 7] = [
     (("qmpcheck wire::Client::execute", "with string id"), Client::Execute),
     (("qmpcheck wire::Client send_raw + read_message", "no id"), Client::NoId),
     (("minimal blocking client (floor)", "no id"), Client::Minimal),
     (("minimal blocking client", "with string id"), Client::MinimalId),
     (("minimal client + check::fast per reply", "no id"), Client::MinimalFast),
-    (("qemu.qmp 0.0.6 QMPClient.execute (Python)", "with id"), Client::Python),
+    (("qemu.qmp 0.0.6 QMPClient.execute (Python, async)", "with id"), Client::Python),
+    (("qemu.qmp 0.0.6 legacy QEMUMonitorProtocol.cmd (Python)", "with id"), Client::PythonLegacy),
 ];
 
 struct Row {
@@ -229,12 +234,14 @@ fn minimal_client(socket: &Path, count: usize, request: Request, validator: Opti
 }
 
 /// QEMU's Python client, in a child process (benches/e2e/qmp_lockstep.py).
-fn qemu_qmp(python: &str, socket: &Path, count: usize) -> f64 {
+fn qemu_qmp(python: &str, socket: &Path, count: usize, legacy: bool) -> f64 {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/e2e/qmp_lockstep.py");
     let output = Command::new(python)
         .arg(&script)
         .arg(socket)
         .arg(count.to_string())
+        .arg("1")
+        .arg(if legacy { "legacy" } else { "async" })
         .output()
         .expect("run qmp_lockstep.py");
     let stdout = String::from_utf8_lossy(&output.stdout);
