@@ -13,9 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qmpcheck::conform::case::{builtin_cases, load_dir, parse_cases};
+use qmpcheck::conform::generated::{plan, Plan, PlannedStep, StepRole, GROUP_CAMPAIGN, GROUP_NO_DEVICE};
 use qmpcheck::conform::{
-    run, CaseLoadError, CaseResult, ConformError, ConformOptions, ConformRun, Outcome, Shard, TargetSpec,
+    run, CaseLoadError, CaseResult, CommandNote, CommandSummary, ConformError, ConformOptions, ConformRun,
+    Outcome, Shard, SkipList, TargetSpec,
 };
+use qmpcheck::gen::{SafetyRules, Verdict};
 use qmpcheck::report;
 use qmpcheck::spec::Spec;
 use qmpcheck::target::emulator::EmulatorConfig;
@@ -198,9 +201,8 @@ fn options() -> ConformOptions {
     ConformOptions::builtin().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The shipped cases without W2-token-count-limit, for tests that run the emulator several
-/// times: the emulator does not emulate the 2 Mi token limit (a listed divergence), so that
-/// case waits out its 30 s timeout there.
+/// The shipped cases without W2-token-count-limit (2 Mi tokens to send), for tests that run
+/// the emulator several times.
 fn quick_options() -> ConformOptions {
     let mut opts = options();
     opts.cases.retain(|c| c.id != "W2-token-count-limit");
@@ -236,14 +238,9 @@ const QEMU_72_DIVERGENCES: [(&str, &str); 1] = [(
      qmp-spec says id is mandatory with exec-oob",
 )];
 
-/// Cases the emulator fails: QEMU 7.2's divergence it mirrors, and a limit it does not emulate.
-const EMULATOR_DIVERGENCES: [(&str, &str); 2] = [
-    ("O1-exec-oob-requires-id", "mirrors QEMU 7.2 (see QEMU_72_DIVERGENCES)"),
-    (
-        "W2-token-count-limit",
-        "the emulator does not emulate the 2 Mi token limit (its documented divergence)",
-    ),
-];
+/// Cases the emulator fails: QEMU 7.2's divergence it mirrors.
+const EMULATOR_DIVERGENCES: [(&str, &str); 1] =
+    [("O1-exec-oob-requires-id", "mirrors QEMU 7.2 (see QEMU_72_DIVERGENCES)")];
 
 #[test]
 fn emulator_passes_every_case() {
@@ -255,16 +252,17 @@ fn emulator_passes_every_case() {
     assert_eq!(failed, expected_failures, "the emulator fails exactly its listed divergences");
     assert_eq!(
         ids_with(&run, "skip"),
-        vec![
-            "C4-device-not-active",
-            "command:balloon",
-            "command:cont",
-            "command:qmp_capabilities",
-            "command:qom-list",
-            "command:stop",
-        ]
+        vec!["C4-device-not-active", "command:cont", "command:qmp_capabilities", "command:stop"]
     );
-    assert_eq!(ids_with(&run, "pass").len(), 61 - 3 + 3, "58 cases and 3 commands pass");
+    assert_eq!(ids_with(&run, "pass").len(), 61 - 2 + 5, "59 cases and 5 commands pass");
+    let note = |id: &str| run.results.iter().find(|r| r.id == id).and_then(|r| r.call.clone());
+    // No name table row creates what qom-list's path names in this model: a fresh name.
+    assert!(
+        matches!(note("command:qom-list"), Some(CommandNote::Accepted { arguments, .. })
+            if arguments["path"].as_str().is_some_and(|p| p.starts_with("/objects/"))),
+        "{:?}",
+        note("command:qom-list")
+    );
     assert_eq!(run.target.version.as_deref(), Some("7.2.0"));
 }
 
@@ -285,9 +283,67 @@ fn qemu_system_72_fails_only_the_listed_divergences() {
     let skipped_cases: Vec<String> =
         ids_with(&run, "skip").into_iter().filter(|id| !id.starts_with("command:")).collect();
     assert_eq!(skipped_cases, Vec::<String>::new(), "qemu-system-x86_64 has every command the cases need");
-    let called =
-        run.results.iter().filter(|r| r.id.starts_with("command:") && r.outcome.status() != "skip").count();
-    assert!(called >= 60, "{called} commands called");
+    let summary = CommandSummary::of(&run);
+    assert_eq!(
+        summary.line(),
+        "216 commands: called 142 (accepted 79, rejected 63: GenericError 63, failed 0), skipped 74"
+    );
+    assert_eq!(skip_counts(&summary), (8, 14, 24, 28), "skip list, denied by a rule, campaign, no device");
+    assert_named_examples_accepted(&run);
+}
+
+/// blockdev-add (null-co) + blockdev-del, object-add + object-del, qom-get and qom-list on
+/// a created object, query-named-block-nodes with a node, chardev-add + chardev-remove,
+/// block-stream on a created node: called and accepted, every setup and cleanup step too.
+fn assert_named_examples_accepted(run: &ConformRun) {
+    let accepted = |name: &str, steps: &[&str]| -> serde_json::Value {
+        let result = run.results.iter().find(|r| r.id == format!("command:{name}")).expect("checked");
+        match &result.call {
+            Some(CommandNote::Accepted { arguments, steps: got }) => {
+                assert_eq!(got, steps, "{name}");
+                arguments.clone()
+            }
+            other => panic!("{name}: expected accepted, got {other:?}"),
+        }
+    };
+    let ok = |n: &str| format!("{n}: accepted");
+    let args = accepted("blockdev-add", &[&ok("blockdev-add"), &ok("blockdev-del")]);
+    assert!(["null-co", "null-aio"].contains(&args["driver"].as_str().unwrap_or("")), "{args}");
+    assert!(args["node-name"].as_str().is_some_and(|n| n.starts_with("qnode")), "{args}");
+    let args = accepted("blockdev-del", &[&ok("blockdev-add"), &ok("blockdev-del")]);
+    assert!(args["node-name"].as_str().is_some_and(|n| n.starts_with("qnode")), "{args}");
+    let args = accepted("object-del", &[&ok("object-add"), &ok("object-del")]);
+    assert!(args["id"].as_str().is_some_and(|n| n.starts_with("qobj")), "{args}");
+    let args = accepted("qom-get", &[&ok("object-add"), &ok("qom-get"), &ok("object-del")]);
+    assert_eq!(args["property"], "type");
+    assert!(args["path"].as_str().is_some_and(|p| p.starts_with("/objects/qobj")), "{args}");
+    accepted("qom-list", &[&ok("object-add"), &ok("qom-list"), &ok("object-del")]);
+    accepted(
+        "query-named-block-nodes",
+        &[&ok("blockdev-add"), &ok("query-named-block-nodes"), &ok("blockdev-del")],
+    );
+    accepted("chardev-remove", &[&ok("chardev-add"), &ok("chardev-remove")]);
+    // The job finishes at once and dismisses itself: the cleanup's job-dismiss is refused.
+    accepted(
+        "block-stream",
+        &[
+            &ok("blockdev-add"),
+            &ok("block-stream"),
+            "job-dismiss: GenericError (Job not found)",
+            &ok("blockdev-del"),
+        ],
+    );
+}
+
+/// Skipped commands by kind of reason: (skip list, denied by a rule, unstable/deprecated
+/// campaign, refused for a missing device).
+fn skip_counts(summary: &CommandSummary) -> (usize, usize, usize, usize) {
+    (
+        summary.skipped_with("skip list: "),
+        summary.skipped_with("denied by rule "),
+        summary.skipped_with(GROUP_CAMPAIGN),
+        summary.skipped_with(GROUP_NO_DEVICE),
+    )
 }
 
 #[test]
@@ -308,6 +364,12 @@ fn qemu_storage_daemon_72_skips_what_it_lacks() {
             "O3-oob-reply-with-in-band-queue",
         ]
     );
+    let summary = CommandSummary::of(&run);
+    assert_eq!(
+        summary.line(),
+        "74 commands: called 52 (accepted 24, rejected 28: GenericError 28, failed 0), skipped 22"
+    );
+    assert_eq!(skip_counts(&summary), (2, 3, 8, 9), "skip list, denied by a rule, campaign, no device");
 }
 
 #[test]
@@ -363,6 +425,274 @@ fn kill_qemu_in(scratch: &Path) {
     panic!("qemu {pid} did not die");
 }
 
+// ---- generated command checks ---------------------------------------------------------------
+
+/// The QEMU 7.2 model embedded in the binary, its rules (deprecated and unstable commands
+/// campaign-only) and the shipped skip list.
+fn builtin_plan_inputs() -> (Spec, SafetyRules, SkipList) {
+    let model = qmpcheck::source::builtin();
+    let rules = SafetyRules::load_builtin().with_model(&model);
+    (model, rules, SkipList::builtin().unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn step_names(steps: &[PlannedStep]) -> Vec<(StepRole, &str)> {
+    steps.iter().map(|s| (s.role, s.command.name.as_str())).collect()
+}
+
+#[test]
+fn plans_are_seeded_sequences_that_pass_the_last_gate() {
+    let (model, rules, skip) = builtin_plan_inputs();
+    let plans = |seed: u64| -> Vec<Plan> {
+        model.commands.keys().enumerate().map(|(i, n)| plan(&model, &rules, &skip, n, seed, 61 + i)).collect()
+    };
+    let first = plans(1);
+    assert_eq!(first, plans(1), "the same seed gives the same plans");
+    assert_ne!(first, plans(2), "another seed gives other arguments");
+    // A check's plan depends on its name, seed and position only, not on what ran before.
+    let alone = plan(&model, &rules, &skip, "blockdev-del", 1, 7);
+    assert_eq!(alone, plan(&model, &rules, &skip, "blockdev-del", 1, 7));
+    let scratch = Path::new("/nonexistent-scratch");
+    let mut called = 0;
+    for plan in &first {
+        let Plan::Call(steps) = plan else { continue };
+        called += 1;
+        assert_eq!(steps.iter().filter(|s| s.role == StepRole::UnderTest).count(), 1);
+        for step in steps {
+            let verdict = rules.check_in(&step.command.name, &step.command.arguments, Some(scratch));
+            assert_eq!(verdict, Verdict::Allow, "{} {}", step.command.name, step.command.arguments);
+        }
+    }
+    assert_eq!(called, 170, "commands of the 7.2 model the plans call");
+    let call = |name: &str| match plan(&model, &rules, &skip, name, 1, 100) {
+        Plan::Call(steps) => steps,
+        Plan::Skip { reason, .. } => panic!("{name} skipped: {reason}"),
+    };
+    use StepRole::{Cleanup, Setup, UnderTest};
+    let steps = call("blockdev-del");
+    assert_eq!(step_names(&steps), vec![(Setup, "blockdev-add"), (UnderTest, "blockdev-del")]);
+    assert_eq!(steps[0].command.arguments["node-name"], steps[1].command.arguments["node-name"]);
+    assert!(["null-co", "null-aio"].contains(&steps[0].command.arguments["driver"].as_str().unwrap_or("")));
+    let steps = call("object-del");
+    assert_eq!(step_names(&steps), vec![(Setup, "object-add"), (UnderTest, "object-del")]);
+    assert_eq!(steps[0].command.arguments["qom-type"], "iothread");
+    assert_eq!(steps[0].command.arguments["id"], steps[1].command.arguments["id"]);
+    let steps = call("qom-get");
+    assert_eq!(
+        step_names(&steps),
+        vec![(Setup, "object-add"), (UnderTest, "qom-get"), (Cleanup, "object-del")]
+    );
+    let id = steps[0].command.arguments["id"].as_str().unwrap_or("").to_string();
+    assert_eq!(steps[1].command.arguments["path"], format!("/objects/{id}"));
+    let steps = call("job-pause");
+    assert_eq!(
+        step_names(&steps),
+        vec![
+            (Setup, "blockdev-add"),
+            (Setup, "block-stream"),
+            (UnderTest, "job-pause"),
+            (Cleanup, "job-dismiss"),
+            (Cleanup, "blockdev-del")
+        ]
+    );
+    let steps = call("blockdev-add");
+    assert_eq!(step_names(&steps), vec![(UnderTest, "blockdev-add"), (Cleanup, "blockdev-del")]);
+    let steps = call("query-named-block-nodes");
+    assert_eq!(
+        step_names(&steps),
+        vec![(Setup, "blockdev-add"), (UnderTest, "query-named-block-nodes"), (Cleanup, "blockdev-del")]
+    );
+    // Names are unique per check position: a name another check leaked never collides.
+    let at = |position: usize| match plan(&model, &rules, &skip, "blockdev-add", 1, position) {
+        Plan::Call(steps) => steps[0].command.arguments["node-name"].clone(),
+        Plan::Skip { reason, .. } => panic!("{reason}"),
+    };
+    assert_ne!(at(100), at(101));
+}
+
+#[test]
+fn skip_reasons_come_from_the_data_files() {
+    let (model, rules, skip) = builtin_plan_inputs();
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, name) in model.commands.keys().enumerate() {
+        let Plan::Skip { group, reason } = plan(&model, &rules, &skip, name, 1, i) else { continue };
+        if let Some(text) = group.strip_prefix("skip list: ") {
+            assert_eq!(skip.find(name).map(|e| e.reason.as_str()), Some(text), "{name}");
+            assert_eq!(reason, group);
+        } else if let Some(rest) = group.strip_prefix("denied by rule ") {
+            let (id, text) = rest.split_once(": ").expect("id: reason");
+            let rule = rules.rules().iter().find(|r| r.id == id).expect("a rule of the file");
+            assert_eq!(rule.reason, text, "{name}");
+        } else {
+            assert_eq!(group, GROUP_CAMPAIGN, "{name}");
+            let command = &model.commands[name];
+            assert!(name.starts_with("x-") || command.is_deprecated() || command.is_unstable(), "{name}");
+        }
+        groups.entry(group).or_default().push(name.clone());
+    }
+    let counts: Vec<(String, usize)> =
+        groups.iter().map(|(g, v)| (g.chars().take(30).collect(), v.len())).collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("denied by rule dump-protocol: ".to_string(), 1),
+            ("denied by rule exports: export".to_string(), 5),
+            ("denied by rule fds: file descr".to_string(), 4),
+            ("denied by rule hmp: runs any H".to_string(), 1),
+            ("denied by rule snapshots: inte".to_string(), 3),
+            ("skip list: changes the run sta".to_string(), 1),
+            ("skip list: changes the run sta".to_string(), 1),
+            ("skip list: ends or resets the ".to_string(), 4),
+            ("skip list: negotiation; checke".to_string(), 1),
+            ("skip list: writes `size` bytes".to_string(), 1),
+            ("unstable or deprecated: runs o".to_string(), 24),
+        ]
+    );
+    assert_eq!(groups["denied by rule fds: file descriptors come only from the harness, never from generated commands"],
+        vec!["add-fd", "closefd", "getfd", "remove-fd"]);
+    assert_eq!(skip.isolates("migrate").map(|e| e.pattern.as_str()), Some("migrate"));
+}
+
+/// The shipped options with no cases: only the generated command checks.
+fn commands_only() -> ConformOptions {
+    ConformOptions { cases: Vec::new(), ..options() }
+}
+
+fn emulated_builtin(config: EmulatorConfig) -> TargetSpec {
+    TargetSpec::Emulated { model: Arc::new(qmpcheck::source::builtin()), config }
+}
+
+#[test]
+fn emulator_generated_checks_call_commands_with_arguments() {
+    let run = run(&emulated_builtin(EmulatorConfig::default()), &commands_only(), &silent)
+        .unwrap_or_else(|e| panic!("{e}"));
+    print_run(&run);
+    let summary = CommandSummary::of(&run);
+    assert_eq!(
+        summary.line(),
+        "216 commands: called 169 (accepted 162, rejected 7: GenericError 7, failed 0), skipped 47"
+    );
+    assert_eq!(skip_counts(&summary), (8, 14, 24, 1), "skip list, denied by a rule, campaign, no device");
+    assert_eq!(summary.skipped[GROUP_NO_DEVICE], vec!["query-balloon"]);
+    assert_named_examples_accepted_emulated(&run);
+}
+
+/// On the emulator every step of the named sequences is accepted (its jobs never finish).
+fn assert_named_examples_accepted_emulated(run: &ConformRun) {
+    for (name, steps) in [
+        ("blockdev-del", vec!["blockdev-add", "blockdev-del"]),
+        ("object-del", vec!["object-add", "object-del"]),
+        ("qom-get", vec!["object-add", "qom-get", "object-del"]),
+        ("query-named-block-nodes", vec!["blockdev-add", "query-named-block-nodes", "blockdev-del"]),
+    ] {
+        let result = run.results.iter().find(|r| r.id == format!("command:{name}")).expect("checked");
+        let want: Vec<String> = steps.iter().map(|s| format!("{s}: accepted")).collect();
+        assert!(
+            matches!(&result.call, Some(CommandNote::Accepted { steps, .. }) if *steps == want),
+            "{name}: {:?}",
+            result.call
+        );
+    }
+}
+
+/// Runs the command checks on the emulator serving the builtin model with `fault`, with a
+/// short reply timeout.
+fn run_with_fault(fault: &str) -> ConformRun {
+    let config = EmulatorConfig { fault: Some(fault.parse().expect("fault")), ..EmulatorConfig::default() };
+    let opts = ConformOptions { timeout: Duration::from_millis(500), ..commands_only() };
+    run(&emulated_builtin(config), &opts, &silent).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn expected_of(run: &ConformRun, id: &str) -> String {
+    match run.results.iter().find(|r| r.id == id).map(|r| &r.outcome) {
+        Some(Outcome::Fail { evidence }) => evidence.expected.clone(),
+        other => panic!("{id}: expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn emulator_hang_fails_that_command_only_and_the_run_goes_on() {
+    // The fault hangs the session that sends query-status; a fresh one still answers.
+    let run = run_with_fault("hang@query-status");
+    assert_eq!(ids_with(&run, "fail"), vec!["command:query-status"]);
+    assert_eq!(
+        expected_of(&run, "command:query-status"),
+        "exactly one reply to query-status, with the id \"command:query-status\" echoed (C2/C6)"
+    );
+    let result = run.results.iter().find(|r| r.id == "command:query-status").expect("checked");
+    let Outcome::Fail { evidence } = &result.outcome else { unreachable!() };
+    assert_eq!(evidence.request, r#"{"execute":"query-status","arguments":{},"id":"command:query-status"}"#);
+    assert!(run.notes.iter().all(|n| !n.starts_with("target restarted")), "{:?}", run.notes);
+    assert_eq!(CommandSummary::of(&run).called(), 169);
+    // query-version hangs every session (the liveness probe sends it too): the target
+    // counts as hung, is restarted, and the run goes on.
+    let run = run_with_fault("hang@query-version");
+    assert_eq!(ids_with(&run, "fail"), vec!["command:query-version"]);
+    assert!(
+        expected_of(&run, "command:query-version").starts_with(
+            "the target keeps running and answering (it hangs: a fresh connection gets no answer"
+        ),
+        "{}",
+        expected_of(&run, "command:query-version")
+    );
+    let restarts =
+        run.notes.iter().filter(|n| n.starts_with("target restarted after command:query-version: hangs"));
+    assert_eq!(restarts.count(), 1, "{:?}", run.notes);
+    assert_eq!(CommandSummary::of(&run).called(), 169);
+}
+
+#[test]
+fn qemu_killed_during_command_checks_is_restarted_and_the_run_goes_on() {
+    let Some(binary) = support::qemu_binary("qemu-system-x86_64") else { return };
+    let scratch = tempfile::Builder::new().prefix("qmpc-kill").tempdir().expect("tempdir");
+    let mut target = Target::new(Binary::SystemX86, binary);
+    target.scratch = Some(scratch.path().to_path_buf());
+    let seen = Cell::new(0usize);
+    // add-fd and add_client are skipped, announce-self is the first command sent.
+    let progress = |r: &CaseResult| {
+        seen.set(seen.get() + 1);
+        if seen.get() == 3 {
+            assert_eq!(r.id, "command:announce-self");
+            kill_qemu_in(scratch.path());
+        }
+    };
+    let run = run(&TargetSpec::Qemu(target), &commands_only(), &progress).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run.results.len(), 216, "every command is checked");
+    assert_eq!(ids_with(&run, "fail"), vec!["command:balloon"]);
+    let Outcome::Fail { evidence } = &run.results[3].outcome else { panic!("{:?}", run.results[3]) };
+    assert_eq!(
+        evidence.expected,
+        "the target is alive when the check of balloon starts; it died after the previous check: signal 9 (SIGKILL)"
+    );
+    let restarts: Vec<&String> = run.notes.iter().filter(|n| n.starts_with("target restarted")).collect();
+    assert_eq!(
+        restarts,
+        vec!["target restarted after command:balloon: died before the check of balloon: signal 9 (SIGKILL)"]
+    );
+    let summary = CommandSummary::of(&run);
+    assert_eq!(summary.failed, vec!["balloon"]);
+    assert_eq!(summary.called(), 143, "142 as unkilled, and balloon fails instead of its no-device skip");
+}
+
+#[test]
+fn qemu_command_check_shards_merge_into_the_unsharded_run() {
+    let Some(binary) = support::qemu_binary("qemu-system-x86_64") else { return };
+    let target = TargetSpec::Qemu(Target::new(Binary::SystemX86, binary));
+    let opts = commands_only();
+    let whole = run(&target, &opts, &silent).unwrap_or_else(|e| panic!("{e}"));
+    let parts: Vec<ConformRun> = (1..=3)
+        .map(|index| {
+            let sharded = ConformOptions { shard: Some(Shard { index, count: 3 }), ..opts.clone() };
+            run(&target, &sharded, &silent).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let merged = report::merge(parts).expect("merge");
+    let key = |r: &ConformRun| -> Vec<(String, Outcome, Option<CommandNote>)> {
+        r.results.iter().map(|c| (c.id.clone(), c.outcome.clone(), c.call.clone())).collect()
+    };
+    assert_eq!(key(&merged), key(&whole));
+    assert_eq!(CommandSummary::of(&merged), CommandSummary::of(&whole));
+}
+
 // ---- reports and shards ---------------------------------------------------------------------
 
 #[test]
@@ -403,9 +733,19 @@ fn markdown_lists_findings_rules_and_skipped_commands() {
     assert!(md.contains("## Findings (1)\n"), "{md}");
     assert!(md.contains("### O1-exec-oob-requires-id (O1)"), "{md}");
     assert!(md.contains("| O1 | cases | 3 | 1 | 0 |"), "{md}");
-    assert!(md.contains("| C3 | generated per-command checks | 3 | 0 | 5 |"), "{md}");
-    assert!(md.contains("| stop | skip list (stop): changes the run state;"), "{md}");
-    assert!(md.contains("| qom-list | needs arguments: path |"), "{md}");
+    assert!(md.contains("| C3 | generated per-command checks | 5 | 0 | 3 |"), "{md}");
+    assert!(
+        md.contains(
+            "Generated per-command checks, 8 commands: called 5 (accepted 5, rejected 0, failed 0), skipped 3.\n"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| skip list: changes the run state; checked with its STOP event by case E1-resume-and-stop-events | 1 | stop |"),
+        "{md}"
+    );
+    assert!(md.contains("| query-status | query-status: accepted | `{}` |"), "{md}");
+    assert!(md.contains("| balloon | balloon: accepted | `{\"value\":"), "{md}");
     assert!(md.contains("| C4-device-not-active | C4 | the target has no query-balloon |"), "{md}");
 }
 
@@ -422,8 +762,11 @@ fn shards_merge_into_the_unsharded_run() {
         parts.push(report::from_json(&report::to_json(&part)).expect("json round trip"));
     }
     let merged = report::merge(parts.clone()).expect("merge");
-    let key = |r: &ConformRun| -> Vec<(usize, String, String, Outcome)> {
-        r.results.iter().map(|c| (c.index, c.id.clone(), c.rule.to_string(), c.outcome.clone())).collect()
+    let key = |r: &ConformRun| -> Vec<(usize, String, String, Outcome, Option<CommandNote>)> {
+        r.results
+            .iter()
+            .map(|c| (c.index, c.id.clone(), c.rule.to_string(), c.outcome.clone(), c.call.clone()))
+            .collect()
     };
     assert_eq!(key(&merged), key(&whole));
     assert_eq!(merged.target, whole.target);

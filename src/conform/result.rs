@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::rule::Rule;
 
@@ -41,7 +42,7 @@ pub enum Outcome {
         /// Request, reply and expectation.
         evidence: Evidence,
     },
-    /// Not run, with the reason (precondition unmet, skip list, needs arguments).
+    /// Not run, with the reason (precondition unmet, skip list, denied by a safety rule, no device).
     Skip {
         /// Why.
         reason: String,
@@ -78,6 +79,61 @@ pub struct CaseResult {
     /// How long it took.
     #[serde(with = "duration_ms")]
     pub duration: Duration,
+    /// For a generated command check: what was called and how the target answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CommandNote>,
+}
+
+/// What a generated command check did, beyond pass/fail/skip: the arguments sent, the
+/// create → use → delete sequence around the call, and whether the target accepted or
+/// refused the arguments (a refusal with a known error class passes: generated arguments
+/// are valid by the schema, yet may be semantically wrong, e.g. an unknown property).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "lowercase")]
+pub enum CommandNote {
+    /// Called; the target returned a value valid by the return schema.
+    Accepted {
+        /// The `arguments` sent.
+        arguments: Value,
+        /// Every step sent, the command itself included, each as `NAME: accepted` or
+        /// `NAME: CLASS` (`blockdev-add: accepted`, `block_resize: GenericError`, ...).
+        steps: Vec<String>,
+    },
+    /// Called; the target refused the arguments with an error of a known class.
+    Rejected {
+        /// The `arguments` sent.
+        arguments: Value,
+        /// Every step sent, as for `Accepted`.
+        steps: Vec<String>,
+        /// The error class.
+        class: String,
+        /// The error text.
+        desc: String,
+    },
+    /// Called, and the check failed (the outcome's evidence says why).
+    Failed {
+        /// The `arguments` sent (`null` when the failure came before the call).
+        arguments: Value,
+        /// Every step sent, as for `Accepted`.
+        steps: Vec<String>,
+    },
+    /// Not called, or called and refused for a device the target lacks.
+    Skipped {
+        /// The reason without per-command details; reports group skips by it.
+        group: String,
+    },
+}
+
+impl CommandNote {
+    /// `accepted`, `rejected`, `failed` or `skipped`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CommandNote::Accepted { .. } => "accepted",
+            CommandNote::Rejected { .. } => "rejected",
+            CommandNote::Failed { .. } => "failed",
+            CommandNote::Skipped { .. } => "skipped",
+        }
+    }
 }
 
 impl CaseResult {

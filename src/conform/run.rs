@@ -1,29 +1,31 @@
 //! The runner: starts the target, learns its model, then runs every case (a fresh connection
-//! each; a fresh target for `isolate` cases) and one generated check per command.
+//! each; a fresh target for `isolate` cases) and one generated check per command
+//! ([`super::generated`]: seeded arguments, create → use → delete sequences, the safety
+//! rules as the last gate before sending).
 //!
-//! The generated check calls every command of the target's own model that needs no
-//! arguments and is not on the skip list, validates the reply with the compiled schema of
-//! its return (rule C3; `strict` also rejects members the model does not list) or, for an
-//! error, checks its class (C4), and validates every event met on the way (E1).
-//! A target that dies mid-run ends the run with [`ConformError::TargetDied`], which keeps
-//! the results checked so far.
+//! A target that dies during a case ends the run with [`ConformError::TargetDied`], which
+//! keeps the results checked so far. A target that dies or stops answering during a
+//! generated command check fails that check with the evidence (exit status, stderr), is
+//! restarted, and the run goes on; the restart is named in the run's notes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::case::{builtin_cases, Case, CaseLoadError, ERROR_CLASSES};
+use super::case::{builtin_cases, Case, CaseLoadError};
 use super::exec::run_case;
-use super::result::{escape_bytes, CaseResult, ConformRun, Evidence, Outcome, ResultKind, Shard, TargetInfo};
+use super::generated::{connect_negotiated, execute, plan, Checked, Exec, Plan, PlannedStep, StepRole};
+use super::result::{CaseResult, CommandNote, ConformRun, Evidence, Outcome, ResultKind, Shard, TargetInfo};
 use super::rule::Rule;
 use super::skip::SkipList;
 use crate::check::schema::{SchemaOptions, SchemaSet, Validators};
+use crate::gen::SafetyRules;
 use crate::spec::Spec;
 use crate::target::emulator::{serve, EmulatorConfig, ServerHandle};
 use crate::target::{Qemu, Target, TargetError};
-use crate::wire::{Client, ClientConfig, Greeting, Reply, Stray};
+use crate::wire::{Client, Greeting, Reply};
 
 /// What to run against.
 #[derive(Debug, Clone)]
@@ -59,6 +61,8 @@ pub struct ConformOptions {
     pub cases: Vec<Case>,
     /// Commands the generated check never calls.
     pub skip: SkipList,
+    /// Seed of the generated arguments (with the command name: the same in every shard).
+    pub seed: u64,
     /// Run the generated per-command checks.
     pub commands: bool,
     /// Reject return members the model does not list.
@@ -72,11 +76,13 @@ pub struct ConformOptions {
 }
 
 impl ConformOptions {
-    /// The shipped cases and skip list, generated checks on, not strict, 10 s timeout.
+    /// The shipped cases and skip list, generated checks on (seed [`DEFAULT_SEED`]), not
+    /// strict, 10 s timeout.
     pub fn builtin() -> Result<ConformOptions, CaseLoadError> {
         Ok(ConformOptions {
             cases: builtin_cases()?,
             skip: SkipList::builtin()?,
+            seed: DEFAULT_SEED,
             commands: true,
             strict: false,
             shard: None,
@@ -85,6 +91,12 @@ impl ConformOptions {
         })
     }
 }
+
+/// The seed of generated arguments unless the caller gives another.
+pub const DEFAULT_SEED: u64 = 1;
+
+/// How long a target that broke a connection gets to exit before it is probed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// Why a run could not be done (or had to stop).
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +160,7 @@ pub fn run(
     let (greeting, model) = handshake(&main, target, opts.timeout)?;
     let schemas = SchemaSet::build(&model, SchemaOptions { strict: opts.strict });
     let validators = Validators::new(&schemas);
+    let rules = SafetyRules::load_builtin().with_model(&model);
     let info = TargetInfo {
         description: description.clone(),
         version: Some(greeting.version.qemu.to_string()),
@@ -173,20 +186,39 @@ pub fn run(
             continue;
         }
         let t0 = Instant::now();
-        let (rule, kind, name, outcome) = match item {
+        let (rule, kind, name, outcome, call, broken) = match item {
             Item::Case(case) => {
                 let outcome =
                     run_one_case(case, index, target, &mut main, &greeting, &model, opts, &validators)?;
-                (case.rule, ResultKind::Case, case.description.clone(), outcome)
+                (case.rule, ResultKind::Case, case.description.clone(), outcome, None, None)
             }
             Item::Command(name) => {
-                let outcome = check_command(name, &model, opts, &main, &mut commands_client, &validators);
-                (Rule::C3, ResultKind::Command, name.clone(), outcome)
+                let env = CommandEnv { model: &model, rules: &rules, validators: &validators, opts };
+                let (checked, broken) = match main.died() {
+                    Some(reason) => dead_before(name, &reason),
+                    None => check_command(name, index, &env, target, &mut main, &mut commands_client),
+                };
+                (Rule::C3, ResultKind::Command, name.clone(), checked.outcome, Some(checked.note), broken)
             }
         };
-        let result = CaseResult { index, id, rule, kind, name, outcome, duration: t0.elapsed() };
+        let result = CaseResult { index, id, rule, kind, name, outcome, duration: t0.elapsed(), call };
         progress(&result);
         run.results.push(result);
+        if let Some(why) = broken {
+            // Only command checks restart the target; the next one reconnects.
+            commands_client = None;
+            run.notes.push(format!("target restarted after {}: {why}", item.id()));
+            if let Err(e) = main.restart(target) {
+                run.wall_time = started.elapsed();
+                let reason = format!("{why}; restarting it failed: {e}");
+                run.interrupted = Some(reason.clone());
+                return Err(ConformError::TargetDied { reason, run: Box::new(run) });
+            }
+            continue;
+        }
+        if !matches!(item, Item::Case(_)) {
+            continue;
+        }
         if let Some(reason) = main.died() {
             run.wall_time = started.elapsed();
             run.interrupted = Some(reason.clone());
@@ -198,7 +230,11 @@ pub fn run(
 }
 
 fn notes(opts: &ConformOptions) -> Vec<String> {
-    let mut notes = vec![format!("strict: {}", opts.strict), format!("timeout: {:?}", opts.timeout)];
+    let mut notes = vec![
+        format!("strict: {}", opts.strict),
+        format!("timeout: {:?}", opts.timeout),
+        format!("seed of generated arguments: {}", opts.seed),
+    ];
     if let Some(shard) = opts.shard {
         notes.push(format!("shard: {shard}"));
     }
@@ -272,114 +308,133 @@ fn with_death(outcome: Outcome, death: Option<String>) -> Outcome {
     Outcome::Fail { evidence }
 }
 
-/// The generated check of one command.
+/// What every generated command check reads.
+struct CommandEnv<'a> {
+    model: &'a Spec,
+    rules: &'a SafetyRules,
+    validators: &'a Validators,
+    opts: &'a ConformOptions,
+}
+
+/// The generated check of one command, and why the target must be restarted after it
+/// (it died or stops answering), if it must.
 fn check_command(
     name: &str,
-    model: &Spec,
-    opts: &ConformOptions,
-    main: &Live,
+    index: usize,
+    env: &CommandEnv,
+    target: &TargetSpec,
+    main: &mut Live,
     client: &mut Option<Client>,
-    validators: &Validators,
-) -> Outcome {
-    if let Some(entry) = opts.skip.find(name) {
-        return Outcome::Skip { reason: format!("skip list ({}): {}", entry.pattern, entry.reason) };
-    }
-    let Some(command) = model.commands.get(name) else {
-        return Outcome::Skip { reason: "not in the model".into() };
-    };
-    let mandatory: Vec<&str> =
-        model.command_args(command).into_iter().filter(|m| !m.optional).map(|m| m.name.as_str()).collect();
-    if !mandatory.is_empty() {
-        return Outcome::Skip { reason: format!("needs arguments: {}", mandatory.join(", ")) };
-    }
-    let request = json!({"execute": name, "id": format!("command:{name}")});
-    let request_text = request.to_string();
-    if client.is_none() {
-        match connect_negotiated(main.socket(), opts.timeout) {
-            Ok(c) => *client = Some(c),
-            Err(e) => return fail(&request_text, &e, "a connection that negotiates (S3)"),
+) -> (Checked, Option<String>) {
+    let steps = match plan(env.model, env.rules, &env.opts.skip, name, env.opts.seed, index) {
+        Plan::Skip { group, reason } => {
+            let checked = Checked {
+                outcome: Outcome::Skip { reason },
+                note: CommandNote::Skipped { group },
+                wire_error: false,
+            };
+            return (checked, None);
         }
-    }
-    let Some(connected) = client.as_mut() else {
-        return fail(&request_text, "(no connection)", "a connection that negotiates (S3)");
+        Plan::Call(steps) => steps,
     };
-    let reply = connected.execute_with_id(name, None, json!(format!("command:{name}")));
-    let events = connected.take_events();
-    let strays = connected.take_strays();
-    let reply = match reply {
-        Ok(reply) => reply,
-        Err(e) => {
-            // Whatever broke, the next command gets a new connection.
-            *client = None;
-            return fail(&request_text, &e.to_string(), "exactly one reply with the id echoed (C6)");
-        }
-    };
-    let reply_text = reply_to_text(&reply);
-    if let Some(stray) = strays.first() {
-        let what = match stray {
-            Stray::Message(m) => escape_bytes(&m.raw, 400),
-            Stray::Decode(e) => e.to_string(),
-        };
-        return fail(
-            &request_text,
-            &format!("{reply_text}\n(also received: {what})"),
-            "only the reply and events (W5/C6)",
-        );
-    }
-    for event in &events {
-        let data = event.data.clone().unwrap_or_else(|| json!({}));
-        if let Err(v) = validators.validate_event(&event.event, &data) {
-            let list: Vec<String> = v.iter().map(|v| v.to_string()).collect();
-            let expected =
-                format!("event {} data valid by its schema (E1): {}", event.event, list.join("; "));
-            return fail(&request_text, &reply_text, &expected);
-        }
-    }
-    match &reply {
-        Reply::Return { value, .. } => match validators.validate_return(name, value) {
-            Ok(()) => Outcome::Pass,
-            Err(v) => {
-                let list: Vec<String> = v.iter().map(|v| v.to_string()).collect();
-                let mode = if opts.strict { "strict" } else { "open" };
-                let expected =
-                    format!("return valid by the {mode} schema of {name} (C3): {}", list.join("; "));
-                fail(&request_text, &reply_text, &expected)
+    if env.opts.skip.isolates(name).is_some() {
+        // A target of its own, dropped afterwards: what the command leaves behind (or a
+        // death) touches no other check, so no restart of the main target either.
+        let mut own = match Live::start(&own_target(target, index)) {
+            Ok(own) => own,
+            Err(e) => {
+                let evidence = Evidence {
+                    request: "(nothing sent)".into(),
+                    reply: e.to_string(),
+                    expected: "a target of its own for an isolated command check".into(),
+                };
+                let note = CommandNote::Failed { arguments: Value::Null, steps: Vec::new() };
+                return (Checked { outcome: Outcome::Fail { evidence }, note, wire_error: false }, None);
             }
-        },
-        Reply::Error { class, .. } if ERROR_CLASSES.contains(&class.as_str()) => Outcome::Pass,
-        Reply::Error { class, .. } => fail(
-            &request_text,
-            &reply_text,
-            &format!("error class one of {} (C4), got {class}", ERROR_CLASSES.join(", ")),
-        ),
+        };
+        let (mut checked, _) = send_steps(name, &steps, env, &mut own, &mut None);
+        if let CommandNote::Accepted { steps, .. } | CommandNote::Rejected { steps, .. } = &mut checked.note {
+            steps.insert(0, "(on a target of its own)".into());
+        }
+        return (checked, None);
     }
+    send_steps(name, &steps, env, main, client)
 }
 
-fn fail(request: &str, reply: &str, expected: &str) -> Outcome {
-    Outcome::Fail {
-        evidence: Evidence {
-            request: request.to_string(),
-            reply: reply.to_string(),
-            expected: expected.to_string(),
-        },
-    }
-}
-
-fn reply_to_text(reply: &Reply) -> String {
-    let value = match reply {
-        Reply::Return { value, id } => json!({"return": value, "id": id}),
-        Reply::Error { class, desc, id } => json!({"error": {"class": class, "desc": desc}, "id": id}),
+/// Sends the planned steps to `main` and judges them; a death or hang fails the check.
+fn send_steps(
+    name: &str,
+    steps: &[PlannedStep],
+    env: &CommandEnv,
+    main: &mut Live,
+    client: &mut Option<Client>,
+) -> (Checked, Option<String>) {
+    let exec = Exec {
+        socket: main.socket(),
+        scratch: main.scratch(),
+        rules: env.rules,
+        validators: env.validators,
+        timeout: env.opts.timeout,
+        strict: env.opts.strict,
     };
-    let text = value.to_string();
-    escape_bytes(text.as_bytes(), 1500)
+    let mut checked = execute(name, steps, client, &exec);
+    let broken = breakage(main, checked.wire_error, env.opts.timeout);
+    if let Some(why) = &broken {
+        *client = None;
+        let mut evidence = match checked.outcome {
+            Outcome::Fail { evidence } => evidence,
+            _ => Evidence { request: String::new(), reply: String::new(), expected: String::new() },
+        };
+        evidence.expected =
+            format!("the target keeps running and answering (it {why}); {}", evidence.expected);
+        checked.outcome = Outcome::Fail { evidence };
+        if !matches!(checked.note, CommandNote::Failed { .. }) {
+            let arguments = steps
+                .iter()
+                .find(|s| s.role == StepRole::UnderTest)
+                .map(|s| s.command.arguments.clone())
+                .unwrap_or(Value::Null);
+            checked.note = CommandNote::Failed { arguments, steps: Vec::new() };
+        }
+    }
+    (checked, broken)
 }
 
-fn connect_negotiated(socket: &Path, timeout: Duration) -> Result<Client, String> {
-    let config = ClientConfig { read_timeout: timeout, connect_timeout: timeout, ..ClientConfig::default() };
-    let mut client = Client::connect(socket, config).map_err(|e| e.to_string())?;
-    match client.negotiate(&[]).map_err(|e| e.to_string())? {
-        Reply::Return { .. } => Ok(client),
-        Reply::Error { class, desc, .. } => Err(format!("qmp_capabilities failed: {class}: {desc}")),
+/// The check of a command the target died before (after the previous check ended): a
+/// failure naming the death, and the restart it calls for.
+fn dead_before(name: &str, reason: &str) -> (Checked, Option<String>) {
+    let evidence = Evidence {
+        request: "(nothing sent)".into(),
+        reply: "(nothing)".into(),
+        expected: format!(
+            "the target is alive when the check of {name} starts; it died after the previous check: {reason}"
+        ),
+    };
+    let checked = Checked {
+        outcome: Outcome::Fail { evidence },
+        note: CommandNote::Failed { arguments: Value::Null, steps: Vec::new() },
+        wire_error: false,
+    };
+    (checked, Some(format!("died before the check of {name}: {reason}")))
+}
+
+/// Why the target cannot go on after a command check: it died, or (after a broken or
+/// timed-out exchange) it does not answer a fresh connection.
+fn breakage(main: &mut Live, wire_error: bool, timeout: Duration) -> Option<String> {
+    if let Some(reason) = main.died() {
+        return Some(format!("died: {reason}"));
+    }
+    if !wire_error {
+        return None;
+    }
+    if let Some(reason) = main.died_within(EXIT_GRACE) {
+        return Some(format!("died: {reason}"));
+    }
+    let probe = connect_negotiated(main.socket(), timeout)
+        .and_then(|mut c| c.execute("query-version", None).map_err(|e| e.to_string()));
+    match probe {
+        Ok(_) => None,
+        Err(e) => Some(format!("hangs: a fresh connection gets no answer to query-version ({e})")),
     }
 }
 
@@ -442,6 +497,39 @@ impl Live {
             Live::Qemu(q) => q.socket(),
             Live::Emulated { socket, .. } => socket,
         }
+    }
+
+    /// The scratch dir the last safety gate checks paths against.
+    fn scratch(&self) -> Option<&Path> {
+        match self {
+            Live::Qemu(q) => Some(q.scratch_dir()),
+            Live::Emulated { _dir, .. } => Some(_dir.path()),
+        }
+    }
+
+    /// Waits up to `grace` for the target to exit; how it died, if it did.
+    fn died_within(&mut self, grace: Duration) -> Option<String> {
+        let deadline = Instant::now() + grace;
+        loop {
+            if let Some(reason) = self.died() {
+                return Some(reason);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops this target (SIGKILL for QEMU) and starts a fresh one in its place.
+    fn restart(&mut self, target: &TargetSpec) -> Result<(), ConformError> {
+        if let Live::Qemu(q) = self {
+            let _ = q.kill(nix::sys::signal::Signal::SIGKILL);
+            let _ = q.wait_exit(EXIT_GRACE);
+        }
+        let fresh = Live::start(target)?;
+        *self = fresh;
+        Ok(())
     }
 
     /// How the target died, if it has.

@@ -1,4 +1,5 @@
-//! The skip list: commands the per-command check never calls, each with a reason.
+//! The skip list: commands the per-command check never calls, each with a reason, and
+//! commands whose check runs on a target of its own (`isolate`), each with a reason.
 //!
 //! Kept as data (`conformance/skip.toml`) so the list is reviewed like code and printed in
 //! reports. An entry names a command exactly, or a prefix ending in `*` (`migrate*`).
@@ -22,17 +23,22 @@ pub struct SkipEntry {
 /// The skip list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SkipList {
-    /// Entries in file order.
+    /// Entries in file order (`[[skip]]`).
     pub entries: Vec<SkipEntry>,
+    /// Commands checked on a fresh target of their own (`[[isolate]]`): they leave state
+    /// behind that would change what later checks see (so shards would differ).
+    pub isolated: Vec<SkipEntry>,
 }
 
 impl SkipList {
-    /// The first entry matching a command name.
+    /// The first skip entry matching a command name.
     pub fn find(&self, command: &str) -> Option<&SkipEntry> {
-        self.entries.iter().find(|e| match e.pattern.strip_suffix('*') {
-            Some(prefix) => command.starts_with(prefix),
-            None => e.pattern == command,
-        })
+        self.entries.iter().find(|e| matches(&e.pattern, command))
+    }
+
+    /// The first isolate entry matching a command name.
+    pub fn isolates(&self, command: &str) -> Option<&SkipEntry> {
+        self.isolated.iter().find(|e| matches(&e.pattern, command))
     }
 
     /// Parses the text of a skip list; `file` labels problems.
@@ -42,6 +48,8 @@ impl SkipList {
         struct Raw {
             #[serde(default)]
             skip: Vec<toml::Spanned<RawEntry>>,
+            #[serde(default)]
+            isolate: Vec<toml::Spanned<RawEntry>>,
         }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -61,29 +69,34 @@ impl SkipList {
             }]
         })?;
         let mut problems = Vec::new();
-        let mut entries = Vec::new();
-        for entry in raw.skip {
-            let line = line_of(entry.span().start);
-            let entry = entry.into_inner();
-            if entry.reason.trim().is_empty() {
-                problems.push(CaseProblem {
-                    source: Source::new(file, line),
-                    field: "skip.reason".into(),
-                    message: format!("`{}` needs a reason", entry.command),
-                });
+        let mut check = |table: &str, list: Vec<toml::Spanned<RawEntry>>| -> Vec<SkipEntry> {
+            let mut entries = Vec::new();
+            for entry in list {
+                let line = line_of(entry.span().start);
+                let entry = entry.into_inner();
+                if entry.reason.trim().is_empty() {
+                    problems.push(CaseProblem {
+                        source: Source::new(file, line),
+                        field: format!("{table}.reason"),
+                        message: format!("`{}` needs a reason", entry.command),
+                    });
+                }
+                let stem = entry.command.strip_suffix('*').unwrap_or(&entry.command);
+                if stem.is_empty() || stem.contains('*') {
+                    problems.push(CaseProblem {
+                        source: Source::new(file, line),
+                        field: format!("{table}.command"),
+                        message: format!("`{}`: a name, or a prefix with one trailing `*`", entry.command),
+                    });
+                }
+                entries.push(SkipEntry { pattern: entry.command, reason: entry.reason });
             }
-            let stem = entry.command.strip_suffix('*').unwrap_or(&entry.command);
-            if stem.is_empty() || stem.contains('*') {
-                problems.push(CaseProblem {
-                    source: Source::new(file, line),
-                    field: "skip.command".into(),
-                    message: format!("`{}`: a name, or a prefix with one trailing `*`", entry.command),
-                });
-            }
-            entries.push(SkipEntry { pattern: entry.command, reason: entry.reason });
-        }
+            entries
+        };
+        let entries = check("skip", raw.skip);
+        let isolated = check("isolate", raw.isolate);
         if problems.is_empty() {
-            Ok(SkipList { entries })
+            Ok(SkipList { entries, isolated })
         } else {
             Err(problems)
         }
@@ -104,6 +117,14 @@ impl SkipList {
     }
 }
 
+/// Whether `pattern` (a name, or a prefix ending in `*`) matches `command`.
+fn matches(pattern: &str, command: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => command.starts_with(prefix),
+        None => pattern == command,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +139,16 @@ mod tests {
         assert_eq!(list.find("quit").map(|e| e.reason.as_str()), Some("ends"));
         assert_eq!(list.find("migrate-set-parameters").map(|e| e.pattern.as_str()), Some("migrate*"));
         assert!(list.find("query-migrate").is_none());
+        assert!(list.isolates("quit").is_none());
+        let list =
+            SkipList::parse("[[isolate]]\ncommand = \"migrate\"\nreason = \"state\"\n", "s.toml").unwrap();
+        assert_eq!(list.isolates("migrate").map(|e| e.reason.as_str()), Some("state"));
+        assert!(list.find("migrate").is_none());
+        let err = SkipList::parse("[[isolate]]\ncommand = \"*\"\nreason = \"r\"\n", "s.toml").unwrap_err();
+        assert_eq!(
+            err[0].to_string(),
+            "s.toml:1: isolate.command: `*`: a name, or a prefix with one trailing `*`"
+        );
         let err = SkipList::parse("[[skip]]\ncommand = \"a*b*\"\nreason = \"\"\n", "s.toml").unwrap_err();
         assert_eq!(err.len(), 2);
         assert_eq!(err[0].to_string(), "s.toml:1: skip.reason: `a*b*` needs a reason");

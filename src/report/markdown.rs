@@ -99,31 +99,8 @@ fn findings(run: &ConformRun, out: &mut String) {
 }
 
 fn commands(run: &ConformRun, out: &mut String) {
-    let commands: Vec<_> = run.results.iter().filter(|r| r.kind == ResultKind::Command).collect();
-    if commands.is_empty() {
-        return;
-    }
-    let called: Vec<_> = commands.iter().filter(|r| !matches!(r.outcome, Outcome::Skip { .. })).collect();
-    let _ = writeln!(out, "## Commands\n");
-    let _ = writeln!(
-        out,
-        "Called ({}): {}\n",
-        called.len(),
-        called.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
-    );
-    let skipped: Vec<_> = commands
-        .iter()
-        .filter_map(|r| match &r.outcome {
-            Outcome::Skip { reason } => Some((r.name.as_str(), reason.as_str())),
-            _ => None,
-        })
-        .collect();
-    let _ = writeln!(out, "Skipped ({}):\n", skipped.len());
-    let _ = writeln!(out, "| command | reason |");
-    let _ = writeln!(out, "|---|---|");
-    for (name, reason) in skipped {
-        let _ = writeln!(out, "| {name} | {} |", cell(reason));
-    }
+    // Accepted, rejected by class, skipped by reason: rendered by `conform::summary`.
+    out.push_str(&crate::conform::summary::commands_markdown(run));
 }
 
 /// A fenced block that no backtick run inside the text can close early.
