@@ -16,6 +16,9 @@ use crate::compat;
 use crate::conform::{
     self, CaseResult, ConformError, ConformOptions, ConformRun, Outcome, Shard, TargetSpec,
 };
+use crate::fuzz::campaign::{self as fuzz_campaign, FuzzOptions};
+use crate::fuzz::minimize::{minimize, replay, ReplayOptions};
+use crate::fuzz::FuzzTarget;
 use crate::report;
 use crate::source::{self, Loader};
 use crate::spec::{self, DiagnosticKind, SourceKind, Spec};
@@ -125,6 +128,53 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
     },
+    /// Throw generated and mutated commands at a target; every finding is saved (fsynced)
+    /// under OUT/findings/SIGNATURE/ before the target is restarted.
+    Fuzz {
+        /// `emulated`, `qemu:BINARY` or `storage-daemon:BINARY` (default as for `conform`).
+        #[arg(long)]
+        target: Option<String>,
+        /// Stop after this long (`90s`, `10m`, `2h`). Default 60s when --iterations is absent.
+        #[arg(long, value_parser = parse_duration)]
+        time: Option<Duration>,
+        /// Stop after this many iterations (resumed runs included).
+        #[arg(long)]
+        iterations: Option<u64>,
+        /// The seed of every generated choice.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder: findings/, report.md, report.json, state.json, cases.log.
+        #[arg(long, default_value = "qmpcheck-fuzz")]
+        out: PathBuf,
+        /// Fuzz only shard K of N of the command set.
+        #[arg(long)]
+        shard: Option<Shard>,
+        /// Continue the campaign saved in OUT/state.json.
+        #[arg(long)]
+        resume: bool,
+        /// Also fuzz x-*, unstable and deprecated commands (the separate campaign).
+        #[arg(long)]
+        unstable: bool,
+        /// Mutators not to use, by name (e.g. `huge-string`).
+        #[arg(long = "exclude-mutator")]
+        exclude_mutators: Vec<String>,
+        /// With `--target emulated`: inject a fault (`die@stop`, `hang:50`, `garbage:0.01`).
+        #[arg(long)]
+        fault: Option<String>,
+        /// Seconds a reply may take before the case is a hang.
+        #[arg(long, default_value_t = 2)]
+        reply_timeout: u64,
+    },
+    /// Re-run a finding's reproducer on a fresh target; exit 1 when it reproduces.
+    Replay {
+        /// A folder under OUT/findings/.
+        finding: PathBuf,
+    },
+    /// Reduce a finding's reproducer (commands, then argument JSON) while it still reproduces.
+    Minimize {
+        /// A folder under OUT/findings/.
+        finding: PathBuf,
+    },
     /// Work with conformance results.
     Report {
         /// What to do.
@@ -216,6 +266,39 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
                 ConformArgs { junit, report, shard, strict, cases, timeout: Duration::from_secs(timeout) };
             run_conform(target.as_deref(), &opts)
         }
+        Command::Fuzz {
+            target,
+            time,
+            iterations,
+            seed,
+            out,
+            shard,
+            resume,
+            unstable,
+            exclude_mutators,
+            fault,
+            reply_timeout,
+        } => {
+            let target = fuzz_target(target.as_deref(), fault.as_deref())?;
+            // The emulator's own query-qmp-schema reply is a minimal value, not its model.
+            let model = match &target {
+                FuzzTarget::Emulator { model, .. } => Some(model.clone()),
+                FuzzTarget::Qemu(_) => None,
+            };
+            let mut opts = FuzzOptions::new(target, out);
+            opts.model = model;
+            opts.iterations = iterations;
+            opts.time = time.or(if iterations.is_none() { Some(Duration::from_secs(60)) } else { None });
+            opts.seed = seed;
+            opts.shard = shard;
+            opts.resume = resume;
+            opts.unstable_campaign = unstable;
+            opts.exclude_mutators = exclude_mutators;
+            opts.reply_timeout = Duration::from_secs(reply_timeout);
+            run_fuzz(&opts)
+        }
+        Command::Replay { finding } => run_replay(&finding),
+        Command::Minimize { finding } => run_minimize(&finding),
         Command::Report { action: ReportAction::Merge { inputs, out } } => run_report_merge(&inputs, &out),
         Command::Emulate { socket, model, fault, seed } => {
             run_emulate(&socket, &model, fault.as_deref(), seed)
@@ -539,4 +622,85 @@ fn run_report_merge(inputs: &[PathBuf], out: &Path) -> Result<ExitCode, String> 
     print!("{}", summary_table(&merged));
     report::write_all(&merged, out).map_err(|e| e.to_string())?;
     Ok(if merged.has_findings() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Parses `90s`, `10m`, `2h` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{text}: expected a number followed by s, m or h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{text}: unknown unit {unit:?} (use s, m or h)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// The target of `fuzz`; a fault only makes sense for the emulator.
+fn fuzz_target(arg: Option<&str>, fault: Option<&str>) -> Result<FuzzTarget, String> {
+    match conform_target(arg)? {
+        TargetSpec::Emulated { model, mut config } => {
+            if let Some(f) = fault {
+                config.fault = Some(f.parse::<Fault>().map_err(|e| format!("--fault {f}: {e}"))?);
+            }
+            Ok(FuzzTarget::Emulator { model, config })
+        }
+        TargetSpec::Qemu(target) => match fault {
+            Some(_) => Err("--fault applies to --target emulated only".to_string()),
+            None => Ok(FuzzTarget::Qemu(target)),
+        },
+    }
+}
+
+fn run_fuzz(opts: &FuzzOptions) -> Result<ExitCode, String> {
+    eprintln!("qmpcheck: fuzzing {} into {}", opts.target.describe(), opts.out.display());
+    let summary = fuzz_campaign::run(opts, &fuzz_campaign::progress_line()).map_err(|e| e.to_string())?;
+    let c = &summary.counters;
+    println!(
+        "{} (QEMU {}): {} iterations in {:.0} s, {:.0} exec/s, {} restarts, {} denied by safety rules",
+        summary.target,
+        summary.version,
+        c.iterations,
+        summary.duration_secs,
+        summary.exec_per_sec,
+        c.restarts,
+        c.denied
+    );
+    for f in &summary.findings {
+        println!("finding {} ({}x): {}", f.signature, f.count, f.dir.display());
+    }
+    println!("report: {}", summary.report_md.display());
+    Ok(if summary.has_findings() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn run_replay(finding: &Path) -> Result<ExitCode, String> {
+    let opts = ReplayOptions::from_meta(finding, Arc::new(source::builtin())).map_err(|e| e.to_string())?;
+    let outcome = replay(finding, &opts).map_err(|e| e.to_string())?;
+    println!(
+        "{}: expected {}, got {}: {}",
+        finding.display(),
+        outcome.expected,
+        outcome.got.as_deref().unwrap_or("nothing"),
+        if outcome.reproduced { "reproduced" } else { "did not reproduce" }
+    );
+    Ok(if outcome.reproduced { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn run_minimize(finding: &Path) -> Result<ExitCode, String> {
+    let opts = ReplayOptions::from_meta(finding, Arc::new(source::builtin())).map_err(|e| e.to_string())?;
+    let o = minimize(finding, &opts).map_err(|e| e.to_string())?;
+    println!(
+        "{}: {} steps -> {}, {} bytes -> {} in {} runs; {}",
+        finding.display(),
+        o.steps_before,
+        o.steps_after,
+        o.bytes_before,
+        o.bytes_after,
+        o.runs,
+        if o.reproduced { "the minimized reproducer still reproduces" } else { "did not reproduce" }
+    );
+    Ok(if o.reproduced { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
