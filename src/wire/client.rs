@@ -8,6 +8,13 @@
 //! deadline, and every error names the command in flight and the bytes received for it.
 //! [`Client::send_raw`] and [`Client::read_message`] let conformance cases send malformed
 //! bytes and look at whatever comes back.
+//!
+//! Bounds: a reply larger than [`DecoderConfig::max_text`] (default 64 MiB, QEMU's own token
+//! limit) or deeper than [`DecoderConfig::max_depth`] is refused while it arrives — its bytes
+//! are dropped, never buffered past the limit — and [`Client::execute`] ends with
+//! [`WireError::Decode`] naming the limit (the caller's finding), not an out-of-memory kill.
+//! Connecting never blocks past [`ClientConfig::connect_timeout`], even on a socket whose
+//! accept queue is full (the connect is non-blocking and retried).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -202,7 +209,7 @@ impl Client {
         let path = path.as_ref();
         let started = Instant::now();
         loop {
-            match UnixStream::connect(path) {
+            match connect_nonblocking(path) {
                 Ok(stream) => return Ok(Client::from_stream(stream, config)),
                 Err(e) if started.elapsed() < config.connect_timeout && retryable(&e) => {
                     std::thread::sleep(Duration::from_millis(5));
@@ -318,6 +325,14 @@ impl Client {
                     }
                 }
                 Ok(other) => self.push_stray(Stray::Message(other)),
+                Err(e @ (DecodeError::TooLarge { .. } | DecodeError::TooDeep { .. })) => {
+                    // Over a limit: refused (its bytes are being dropped), reported now.
+                    return Err(WireError::Decode {
+                        received: self.received_since(mark),
+                        in_flight,
+                        source: Box::new(e),
+                    });
+                }
                 Err(e) => self.push_stray(Stray::Decode(e)),
             }
         }
@@ -461,9 +476,30 @@ impl Client {
     }
 }
 
-/// Whether a connect error may go away by waiting (socket not created or not listening yet).
+/// Whether a connect error may go away by waiting (socket not created or not listening
+/// yet, or its accept queue full).
 fn retryable(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused)
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock)
+}
+
+/// One connect attempt that never blocks: a full accept queue is `WouldBlock` (retried by
+/// the caller within its timeout) instead of a wait without end. The stream comes back
+/// blocking.
+fn connect_nonblocking(path: &Path) -> io::Result<UnixStream> {
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = socket::socket(AddressFamily::Unix, SockType::Stream, flags, None)?;
+    let addr = UnixAddr::new(path)?;
+    match socket::connect(fd.as_raw_fd(), &addr) {
+        Ok(()) => {}
+        // A UNIX connect completes at once or fails with EAGAIN; nothing is in progress.
+        Err(nix::errno::Errno::EAGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => return Err(e.into()),
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 /// Compact JSON, shortened past 80 characters.

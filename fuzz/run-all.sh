@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs every cargo-fuzz target for SECONDS (default 600) two at a time, then minimises each grown
+# corpus into fuzz/corpus-seeds/TARGET (cmin). Logs: fuzz/logs/TARGET.log (not committed).
+# Built once first, then the built binaries run directly so edits elsewhere in the tree during the
+# run do not trigger rebuilds.
+#   fuzz/run-all.sh [SECONDS] [TARGET...]
+set -u
+cd "$(dirname "$0")"
+secs=${1:-600}
+[ $# -gt 0 ] && shift
+targets=${*:-"decoder_split spec_legacy spec_hx spec_qapi spec_introspect emulator_session reply_validation"}
+cargo +nightly fuzz build || exit 1
+bin=target/x86_64-unknown-linux-gnu/release
+mkdir -p logs
+run_one() {
+  t=$1
+  mkdir -p corpus/$t artifacts/$t
+  start=$(date +%s)
+  "$bin/$t" -max_total_time="$secs" -rss_limit_mb=2048 -dict=dict/qmp.dict \
+    -artifact_prefix=artifacts/$t/ corpus/$t corpus-seeds/$t >logs/$t.log 2>&1
+  rc=$?
+  echo "$t rc=$rc seconds=$(( $(date +%s) - start )) artifacts=$(ls artifacts/$t | wc -l)" >>logs/summary.txt
+}
+set -- $targets
+while [ $# -gt 0 ]; do
+  run_one "$1" &
+  a=$!
+  if [ $# -gt 1 ]; then run_one "$2" & b=$!; wait $b; shift; fi
+  wait $a
+  shift
+done
