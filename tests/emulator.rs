@@ -432,6 +432,42 @@ fn parse_errors_have_no_id_and_the_session_continues() {
     assert_eq!(one(&mut s, r#"{"execute":"query-dull","id":9}"#), json!({"return": {}, "id": 9}));
 }
 
+/// Regression: fuzz campaigns against the emulator reported `unexpected-success:*:duplicate-key`
+/// because serde_json keeps the last of repeated keys, where QEMU 7.2's parser refuses them.
+#[test]
+fn repeated_keys_are_parse_errors_without_id_at_any_depth() {
+    let duplicate = json!({"error": {"class": "GenericError", "desc": "JSON parse error, duplicate key"}});
+    let mut s = fresh();
+    // Even in negotiation mode, before any dispatching.
+    assert_eq!(one(&mut s, r#"{"execute":"qmp_capabilities","execute":"qmp_capabilities"}"#), duplicate);
+    assert!(!s.is_negotiated());
+    assert_eq!(one(&mut s, r#"{"execute":"qmp_capabilities"}"#), json!({"return": {}}));
+    let deep = format!(
+        "{{\"execute\":\"query-dull\",\"id\":{}{{\"k\":1,\"k\":1}}{}}}",
+        "[".repeat(900),
+        "]".repeat(900)
+    );
+    let cases = [
+        r#"{"execute":"query-dull","id":1,"id":2}"#,
+        r#"{"id":7,"execute":"query-dull","id":7}"#,
+        r#"{"execute":"query-dull","id":{"a":1,"a":2}}"#,
+        r#"{"execute":"query-dull","arguments":{"x":[{"y":1,"y":2}]},"id":5}"#,
+        r#"{"execute":"query-dull","id":{"a":1,"\u0061":2}}"#,
+        r#"[{"a":1,"a":2}]"#,
+        // The check follows the repeated member's value: a later syntax error is not reached.
+        r#"{"a":1,"a":2 "b":3}"#,
+        deep.as_str(),
+    ];
+    for text in cases {
+        assert_eq!(one(&mut s, text), duplicate, "input {}", text.get(..60).unwrap_or(text));
+    }
+    // A syntax error inside the repeated member's value comes first.
+    assert_error(&one(&mut s, r#"{"a":1,"a":}"#), "GenericError", "JSON parse error, expecting value");
+    // Equal keys in different objects are no repetition; the session goes on.
+    let fine = r#"{"execute":"query-dull","id":[{"a":1},{"a":1,"b":{"a":2}}]}"#;
+    assert_eq!(one(&mut s, fine), json!({"return": {}, "id": [{"a": 1}, {"a": 1, "b": {"a": 2}}]}));
+}
+
 #[test]
 fn control_byte_resets_the_parser() {
     let mut s = negotiated();
@@ -1160,6 +1196,11 @@ fn emulator_matches_live_qemu_7_2() {
 
     let deep_ok = format!("{{\"execute\":\"query-name\",\"id\":{}{}}}", "[".repeat(1023), "]".repeat(1023));
     let deep_bad = format!("{{\"execute\":\"query-name\",\"id\":{}{}}}", "[".repeat(1024), "]".repeat(1024));
+    let deep_duplicate = format!(
+        "{{\"execute\":\"query-name\",\"id\":{}{{\"k\":1,\"k\":1}}{}}}",
+        "[".repeat(1000),
+        "]".repeat(1000)
+    );
     let cases: Vec<(Vec<u8>, Expect)> = vec![
         // Negotiation mode.
         (br#"{"execute":"query-status","id":1}"#.to_vec(), Expect::Same),
@@ -1168,6 +1209,7 @@ fn emulator_matches_live_qemu_7_2() {
         (br#"{"execute":"qmp_capabilities","arguments":{"enable":["foo"]}}"#.to_vec(), Expect::Same),
         (br#"{"execute":"qmp_capabilities","arguments":{"enable":"oob"}}"#.to_vec(), Expect::Same),
         (br#"{"exec-oob":"qmp_capabilities","id":2}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"qmp_capabilities","execute":"qmp_capabilities","id":0}"#.to_vec(), Expect::Same),
         (br#"{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":"neg"}"#.to_vec(), Expect::Same),
         // Command mode: session and dispatcher.
         (br#"{"execute":"qmp_capabilities","id":{"a":[1,2]}}"#.to_vec(), Expect::Same),
@@ -1198,6 +1240,20 @@ fn emulator_matches_live_qemu_7_2() {
         (b"{\"execute\":\"query-name\",\"id\":\"\xc3\"}".to_vec(), Expect::Same),
         (b"tru".to_vec(), Expect::Same),
         (b"{\"execute\":\"query-name\" \"id\":1}".to_vec(), Expect::Same),
+        // Repeated keys, at any depth: QEMU's parser refuses them (no id in the reply).
+        (br#"{"execute":"query-status","execute":"query-status"}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-status","id":1,"id":2}"#.to_vec(), Expect::Same),
+        (br#"{"id":7,"execute":"query-status","id":7}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-status","id":{"a":1,"a":2}}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-name","arguments":{"x":1,"x":1},"id":5}"#.to_vec(), Expect::Same),
+        (br#"{"execute":"query-name","arguments":{"x":[{"y":1,"y":2}]},"id":5}"#.to_vec(), Expect::Same),
+        (br#"{"a":1,"\u0061":2}"#.to_vec(), Expect::Same),
+        (br#"[{"a":1,"a":2}]"#.to_vec(), Expect::Same),
+        (br#"{"a":1,"a":}"#.to_vec(), Expect::Same),
+        (br#"{"a":1,"a":1,"b"}"#.to_vec(), Expect::Same),
+        (br#"{"a":1,"a":2 "b":3}"#.to_vec(), Expect::Same),
+        (deep_duplicate.into_bytes(), Expect::Same),
+        (br#"{"execute":"query-name","id":[{"a":1},{"a":1,"b":{"a":2}}]}"#.to_vec(), Expect::Same),
         (
             br#"{"execute":"query-name","id":"\ud800"}"#.to_vec(),
             Expect::Differs("QEMU quotes the escape: '\\ud800 is not a valid Unicode character'"),

@@ -7,6 +7,10 @@
 //! parses exactly that slice with serde_json (recursion limit off, stack grown on the heap
 //! by serde_stacker, so QEMU's 1024-deep echoed ids parse).
 //!
+//! [`Decoder::with_unique_keys`] makes a text holding an object with a repeated key (at any
+//! depth) a syntax error `duplicate key`, as QEMU's `qobject/json-parser.c` does (the
+//! emulator asks for it; the client path does not pay for the check).
+//!
 //! Bytes from the server are untrusted: a text longer than [`DecoderConfig::max_text`] or
 //! nested deeper than [`DecoderConfig::max_depth`] is an error, its bytes are dropped as
 //! they arrive, and decoding resumes after it. A text that is not valid JSON is an error
@@ -18,8 +22,9 @@
 //! everything before it are dropped, and the bytes after it are read as new texts, as
 //! `qobject/json-streamer.c` does (which is why QEMU then answers every remaining token).
 
-use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
+use serde_json::{Map, Value};
 
 /// Limits of one [`Decoder`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +117,8 @@ pub struct Decoder {
     tokens: usize,
     /// Whether the last byte was inside a bare token (a number or a keyword).
     bare: bool,
+    /// Whether an object repeating a key makes its text a syntax error.
+    unique_keys: bool,
 }
 
 /// Scanner state between reads.
@@ -160,6 +167,7 @@ impl Decoder {
             max_tokens: None,
             tokens: 0,
             bare: false,
+            unique_keys: false,
         }
     }
 
@@ -170,6 +178,19 @@ impl Decoder {
     pub fn with_max_tokens(mut self, limit: usize) -> Self {
         self.max_tokens = Some(limit);
         self
+    }
+
+    /// The same decoder rejecting texts in which an object repeats a key, at any depth:
+    /// such a text is [`DecodeError::Syntax`] with the message `duplicate key at line L
+    /// column C` (C just after the repeated member's value), QEMU's parser's check.
+    pub fn with_unique_keys(mut self) -> Self {
+        self.unique_keys = true;
+        self
+    }
+
+    /// Whether repeated keys are rejected ([`Decoder::with_unique_keys`]).
+    pub fn unique_keys(&self) -> bool {
+        self.unique_keys
     }
 
     /// The token limit, if one is set.
@@ -362,7 +383,8 @@ impl Decoder {
         let raw = self.buf.get(self.start..end).unwrap_or(&[]).to_vec();
         self.start = end;
         self.scanned = self.scanned.max(end);
-        match parse_json(&raw) {
+        let parsed = if self.unique_keys { parse_json_unique_keys(&raw) } else { parse_json(&raw) };
+        match parsed {
             Ok(value) => Ok(Text { offset, raw, value }),
             Err(e) => Err(DecodeError::Syntax {
                 offset,
@@ -446,11 +468,100 @@ fn step(scan: &mut Scan, byte: u8) -> Step {
 
 /// Parses one JSON text with no recursion limit (the stack grows on the heap as needed).
 pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    parse_with(bytes, std::marker::PhantomData::<Value>)
+}
+
+/// Parses one JSON text like [`parse_json`], refusing an object that repeats a key (after
+/// unescaping, at any depth) with the error `duplicate key`, raised just after the repeated
+/// member's value as QEMU's parser does (an earlier syntax error wins, a later one is
+/// not reached).
+pub fn parse_json_unique_keys(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    parse_with(bytes, UniqueKeys)
+}
+
+/// Parses with no recursion limit, the stack grown on the heap as needed.
+fn parse_with<S>(bytes: &[u8], seed: S) -> Result<Value, serde_json::Error>
+where
+    S: for<'de> DeserializeSeed<'de, Value = Value>,
+{
     let mut de = serde_json::Deserializer::from_slice(bytes);
     de.disable_recursion_limit();
-    let value = Value::deserialize(serde_stacker::Deserializer::new(&mut de))?;
+    let value = seed.deserialize(serde_stacker::Deserializer::new(&mut de))?;
     de.end()?;
     Ok(value)
+}
+
+/// The message of a repeated key ([`parse_json_unique_keys`]), QEMU's wording.
+pub const DUPLICATE_KEY: &str = "duplicate key";
+
+/// A [`Value`] whose objects never repeat a key.
+#[derive(Debug, Clone, Copy)]
+struct UniqueKeys;
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(UniqueKeys)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(UniqueKeys)?;
+            match object.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(_) => return Err(serde::de::Error::custom(DUPLICATE_KEY)),
+            }
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// Parses one JSON text given as `str` (see [`parse_json`]).
@@ -508,6 +619,26 @@ mod tests {
         assert_eq!(value_end(text, 16), Some(22));
         assert_eq!(value_end(text, 23), Some(25));
         assert_eq!(value_end(text, 26), Some(30));
+    }
+
+    #[test]
+    fn deep_texts_parse_past_serde_jsons_limit() {
+        let text = format!("{}{}", "[".repeat(600), "]".repeat(600));
+        let value = parse_json(text.as_bytes()).map(|v| v.to_string().len());
+        assert_eq!(value.ok(), Some(1200));
+        let unique = parse_json_unique_keys(text.as_bytes()).map(|v| v.to_string().len());
+        assert_eq!(unique.ok(), Some(1200));
+    }
+
+    #[test]
+    fn repeated_keys_are_an_error_only_when_asked() {
+        let text = br#"{"a": 1, "b": [{"c": 2, "\u0063": 3}]}"#;
+        assert_eq!(parse_json(text).ok(), Some(serde_json::json!({"a": 1, "b": [{"c": 3}]})));
+        let err = parse_json_unique_keys(text).map_err(|e| e.to_string());
+        assert_eq!(err, Err("duplicate key at line 1 column 36".to_string()));
+        // The check follows the value: a syntax error inside it comes first.
+        let err = parse_json_unique_keys(br#"{"a": 1, "a": }"#).map_err(|e| e.to_string());
+        assert_eq!(err, Err("expected value at line 1 column 15".to_string()));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! `tests/emulator.rs`, except for the divergences listed below): the greeting, capabilities negotiation, the dispatcher's checks
 //! (`qapi/qmp-dispatch.c`), QAPI argument checking with QEMU's error texts
 //! (`qapi/qobject-input-visitor.c`, `qapi/qapi-visit-core.c`), out-of-band commands, parse
-//! errors and the control-character parser reset. Replies are the smallest value the model's
+//! errors (an object repeating a key, at any depth, included) and the control-character
+//! parser reset. Replies are the smallest value the model's
 //! return type allows; a few commands keep a little state (run state, block nodes, objects),
 //! and queries of devices `-machine none -nodefaults` lacks fail as QEMU's do, all listed in
 //! one table, [`behaviour::BEHAVIOURS`].

@@ -1,8 +1,9 @@
 //! One connection's QMP session, as a pure state machine: bytes in, [`Outgoing`] out.
 //!
 //! It follows QEMU 7.2's `monitor/qmp.c` and `qapi/qmp-dispatch.c` step by step:
-//! framing by [`crate::wire::stream::Decoder`] (nesting above 1024, texts above 64 MiB and
-//! texts of more than 2 Mi tokens are errors), the control-character reset, the
+//! framing by [`crate::wire::stream::Decoder`] (nesting above 1024, texts above 64 MiB,
+//! texts of more than 2 Mi tokens and objects repeating a key at any depth are errors,
+//! the last `JSON parse error, duplicate key` without `id`), the control-character reset, the
 //! dispatcher's checks of the request's members (in QEMU's hash-table order), the command
 //! lookup (only `qmp_capabilities` during negotiation), the OOB check, the arguments
 //! ([`super::args`]), then the command itself ([`super::behaviour`] or a minimal value from
@@ -19,7 +20,7 @@ use super::fault::{Fault, SplitMix64, GARBAGE};
 use super::values::min_value;
 use super::{args, EmulatorConfig, Outgoing, VmState};
 use crate::spec::{Command, EnumValue, Member, Source, SourceKind, Spec, TypeDef, TypeKind, TypeRef};
-use crate::wire::stream::{DecodeError, Decoder, DecoderConfig};
+use crate::wire::stream::{DecodeError, Decoder, DecoderConfig, DUPLICATE_KEY};
 
 /// QEMU's nesting limit (`MAX_NESTING` in `qobject/json-streamer.c`).
 pub const MAX_NESTING: usize = 1024;
@@ -395,7 +396,9 @@ fn protocol_command() -> (&'static Command, &'static Spec) {
 }
 
 fn new_decoder() -> Decoder {
-    Decoder::new(DecoderConfig { max_text: MAX_TEXT, max_depth: MAX_NESTING }).with_max_tokens(MAX_TOKENS)
+    Decoder::new(DecoderConfig { max_text: MAX_TEXT, max_depth: MAX_NESTING })
+        .with_max_tokens(MAX_TOKENS)
+        .with_unique_keys()
 }
 
 /// Bytes QEMU's lexer rejects anywhere: control characters but TAB, CR, LF, and bytes
@@ -452,6 +455,7 @@ fn syntax_desc(message: &str, tail: &str, len: usize) -> String {
         m if m.contains("surrogate") || m.contains("hex escape") => {
             "invalid \\u escape: not a valid Unicode character".to_string()
         }
+        DUPLICATE_KEY => DUPLICATE_KEY.to_string(),
         "invalid number" | "trailing characters" => match whole {
             Some(text) => format!("stray '{text}'"),
             None => message.to_string(),
