@@ -96,6 +96,9 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> BTreeMap<String, String> {
     assert!(out.status.success(), "child {test} failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("1 passed"), "child {test} did not run:\n{stdout}");
     let mut figures = BTreeMap::new();
+    for line in stdout.lines().filter(|l| l.contains("slice failed")) {
+        println!("{test}: {line}");
+    }
     for line in stdout.lines() {
         // The harness may print `test NAME ... ` on the same line first.
         let figure = line.find("FIGURE ").map(|at| &line[at + 7..]);
@@ -734,7 +737,9 @@ fn qmpcheck_killed_while_writing_findings_loses_nothing() {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        std::thread::sleep(Duration::from_millis(100 + rng.next_u64() % 800));
+        // Long mode lets some rounds pass a state save (every 100 iterations) before the kill.
+        let spread = if long_mode() { 4000 } else { 800 };
+        std::thread::sleep(Duration::from_millis(100 + rng.next_u64() % spread));
         child.kill().unwrap();
         child.wait().unwrap();
         // Before anyone cleans up: every finding folder is whole; temp entries may remain.

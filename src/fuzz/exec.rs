@@ -97,7 +97,10 @@ enum Waited {
 impl Session {
     /// Connects, reads the greeting and negotiates; everything goes into the transcript.
     pub fn open(instance: &Instance, timeout: Duration) -> Result<Session, InstanceError> {
-        let config = ClientConfig { read_timeout: timeout, ..ClientConfig::default() };
+        // The greeting of a target just started may be slow on a loaded machine: it gets
+        // the negotiation timeout, not the (possibly very short) reply timeout.
+        let config =
+            ClientConfig { read_timeout: timeout.max(NEGOTIATION_TIMEOUT), ..ClientConfig::default() };
         let client = instance.connect(config)?;
         let mut session = Session {
             client,
@@ -114,7 +117,10 @@ impl Session {
         let bytes = command_bytes("qmp_capabilities", None, &id);
         session.send(None, &bytes).map_err(InstanceError::Wire)?;
         match session.wait_for(None, &id, &mut Vec::new())? {
-            Waited::Got(_) => Ok(session),
+            Waited::Got(_) => {
+                session.client.set_read_timeout(timeout);
+                Ok(session)
+            }
             Waited::Closed(detail) | Waited::Hang(detail) => Err(InstanceError::Negotiate { detail }),
         }
     }

@@ -273,6 +273,12 @@ impl Client {
         &self.config
     }
 
+    /// Changes the longest wait for one message and one write from now on (e.g. a long
+    /// wait for a greeting, then the short per-reply timeout of a fuzz campaign).
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.config.read_timeout = timeout;
+    }
+
     /// Total bytes received on this connection.
     pub fn bytes_received(&self) -> u64 {
         self.received_total
