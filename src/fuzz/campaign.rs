@@ -519,7 +519,7 @@ pub fn classify_death(command: &str, exit: Option<Exit>, stderr: &str) -> Option
         }
         Some(Exit::Signal { signal, .. }) => {
             let name = nix::sys::signal::Signal::try_from(signal).map(|s| s.as_str()).unwrap_or("signal");
-            Some(Signature::crash(command, name, stderr))
+            Some(Signature::crash_by_signal(command, name, stderr))
         }
         Some(Exit::Code(code)) => Some(Signature::crash(command, &format!("exit {code}"), stderr)),
         None => Some(Signature::crash(command, "connection closed", stderr)),

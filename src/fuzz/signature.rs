@@ -78,10 +78,23 @@ pub struct Signature {
 const KEY_LIMIT: usize = 120;
 
 impl Signature {
-    /// A crash: `how` is the signal name or `exit N`, `stderr` QEMU's stderr.
+    /// A crash: `how` is the signal name or `exit N`, `stderr` QEMU's stderr. The key is the
+    /// last fatal line of stderr, else (for an exit with a code, where QEMU's last line is its
+    /// fatal message) the last non-warning line.
     pub fn crash(command: &str, how: &str, stderr: &str) -> Signature {
         let top = normalise_stderr(stderr);
         let key = if top.is_empty() { how.to_string() } else { format!("{how} {top}") };
+        Signature::new(FindingClass::Crash, command, &key)
+    }
+
+    /// A death by a signal: the key is the signal plus the last *fatal* line of stderr only.
+    /// A segfault writes nothing, and the last line then belongs to an earlier command's
+    /// error ("Failed to connect to ..."), which would split one bug into several signatures.
+    pub fn crash_by_signal(command: &str, signal: &str, stderr: &str) -> Signature {
+        let key = match fatal_line(stderr) {
+            Some(line) => format!("{signal} {}", shorten(&strip_numbers(line), KEY_LIMIT)),
+            None => signal.to_string(),
+        };
         Signature::new(FindingClass::Crash, command, &key)
     }
 
@@ -157,6 +170,14 @@ impl fmt::Display for Signature {
 /// `ERROR:`, `Unexpected error`, `Segmentation`, `Aborted`, `**`, `panic`), else the last
 /// non-empty line that is not a warning; hex addresses become `ADDR`, digit runs `N`.
 pub fn normalise_stderr(stderr: &str) -> String {
+    let chosen = fatal_line(stderr)
+        .or_else(|| stderr.lines().map(str::trim).rev().find(|l| !l.is_empty() && !l.contains("warning")))
+        .unwrap_or("");
+    shorten(&strip_numbers(chosen), KEY_LIMIT)
+}
+
+/// The last line of stderr that looks like an assertion or a fatal error.
+pub fn fatal_line(stderr: &str) -> Option<&str> {
     const MARKERS: [&str; 8] = [
         "Assertion",
         "assertion failed",
@@ -167,15 +188,7 @@ pub fn normalise_stderr(stderr: &str) -> String {
         "**",
         "panic",
     ];
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let chosen = lines
-        .iter()
-        .rev()
-        .find(|l| MARKERS.iter().any(|m| l.contains(m)))
-        .or_else(|| lines.iter().rev().find(|l| !l.contains("warning")))
-        .copied()
-        .unwrap_or("");
-    shorten(&strip_numbers(chosen), KEY_LIMIT)
+    stderr.lines().map(str::trim).rev().find(|l| MARKERS.iter().any(|m| l.contains(m)))
 }
 
 /// Replaces `0x…` addresses with `ADDR` and other digit runs with `N`.
@@ -250,6 +263,20 @@ mod tests {
             "Unexpected error in parse_option_size() at ../../util/qemu-option.c:N:"
         );
         assert_eq!(normalise_stderr("a 1\nb 22\n"), "b N");
+    }
+
+    #[test]
+    fn a_silent_signal_death_ignores_earlier_error_lines() {
+        // Regression: the 10-minute QEMU 7.2 campaign split calc-dirty-rate's SIGSEGV in two
+        // because an earlier migrate-recover had left this line in stderr.
+        let earlier = "qemu-system-x86_64: Failed to connect to 'q45.sock': No such file or directory\n";
+        let a = Signature::crash_by_signal("calc-dirty-rate", "SIGSEGV", earlier);
+        let b = Signature::crash_by_signal("calc-dirty-rate", "SIGSEGV", "");
+        assert_eq!(a, b);
+        assert_eq!(a.text(), "crash:calc-dirty-rate:SIGSEGV");
+        let assertion = format!("{earlier}x.c:12: f: Assertion `a' failed.\n");
+        let c = Signature::crash_by_signal("device_add", "SIGABRT", &assertion);
+        assert_eq!(c.text(), "crash:device_add:SIGABRT x.c:N: f: Assertion `a' failed.");
     }
 
     #[test]
