@@ -7,6 +7,13 @@
 //! parses exactly that slice with serde_json (recursion limit off, stack grown on the heap
 //! by serde_stacker, so QEMU's 1024-deep echoed ids parse).
 //!
+//! Framing is cheap next to parsing: string contents are skipped eight bytes at a time
+//! (SWAR) and past 32 bytes with SIMD `memchr2`, looking for `"` and `\\` only; the bytes
+//! between strings go through a class table, and a text that fills the
+//! buffer is moved out of it rather than copied. Texts up to 128 deep are parsed on the
+//! thread's stack (serde_json's own limit); only deeper ones take the slower serde_stacker
+//! path. With a token limit the scanner goes byte by byte (the counting needs each byte).
+//!
 //! [`Decoder::with_unique_keys`] makes a text holding an object with a repeated key (at any
 //! depth) a syntax error `duplicate key`, as QEMU's `qobject/json-parser.c` does (the
 //! emulator asks for it; the client path does not pay for the check).
@@ -237,6 +244,72 @@ impl Decoder {
 
     /// The next complete text, if the bytes fed so far hold one.
     pub fn next_text(&mut self) -> Option<Result<Text, DecodeError>> {
+        let item = if self.max_tokens.is_some() { self.next_bytewise() } else { self.next_bulk() };
+        if item.is_none() && self.discarding {
+            // Nothing of the dropped text needs keeping.
+            self.buf.clear();
+            self.base += self.scanned as u64;
+            self.start = 0;
+            self.scanned = 0;
+        }
+        item
+    }
+
+    /// [`Decoder::next_text`] without a token limit: runs of bytes at a time.
+    fn next_bulk(&mut self) -> Option<Result<Text, DecodeError>> {
+        loop {
+            if self.scan == Scan::Idle {
+                let rest = self.buf.get(self.scanned..).unwrap_or(&[]);
+                let Some(skip) = rest.iter().position(|&b| !is_space(b)) else {
+                    self.scanned = self.buf.len();
+                    if !self.discarding {
+                        self.start = self.scanned;
+                    }
+                    return None;
+                };
+                self.scanned += skip;
+                if !self.discarding {
+                    self.start = self.scanned;
+                }
+                self.text_offset = self.base + self.scanned as u64;
+            }
+            let (to, depth_limit) = if self.discarding {
+                (self.buf.len(), usize::MAX)
+            } else {
+                // Stop right where the text would cross the size limit.
+                let window = self.start.saturating_add(self.config.max_text).saturating_add(1);
+                (self.buf.len().min(window), self.config.max_depth)
+            };
+            let bytes = self.buf.get(self.scanned..to).unwrap_or(&[]);
+            match scan_run(&mut self.scan, bytes, depth_limit) {
+                Run::End(len) => {
+                    self.scanned += len;
+                    self.scan = Scan::Idle;
+                    if let Some(item) = self.end_text(self.scanned) {
+                        return Some(item);
+                    }
+                }
+                Run::Deep(len) => {
+                    self.scanned += len;
+                    self.discarding = true;
+                    let limit = self.config.max_depth;
+                    return Some(Err(DecodeError::TooDeep { offset: self.text_offset, limit }));
+                }
+                Run::More => {
+                    self.scanned = to.max(self.scanned);
+                    if !self.discarding && self.scanned - self.start > self.config.max_text {
+                        self.discarding = true;
+                        let limit = self.config.max_text;
+                        return Some(Err(DecodeError::TooLarge { offset: self.text_offset, limit }));
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// [`Decoder::next_text`] with a token limit: one byte at a time.
+    fn next_bytewise(&mut self) -> Option<Result<Text, DecodeError>> {
         while self.scanned < self.buf.len() {
             let i = self.scanned;
             let byte = self.buf.get(i).copied().unwrap_or(b' ');
@@ -280,13 +353,6 @@ impl Decoder {
                     }
                 }
             }
-        }
-        if self.discarding {
-            // Nothing of the dropped text needs keeping.
-            self.buf.clear();
-            self.base += self.scanned as u64;
-            self.start = 0;
-            self.scanned = 0;
         }
         None
     }
@@ -380,9 +446,21 @@ impl Decoder {
     /// Cuts `buf[start..end]` out as one text and parses it.
     fn take_text(&mut self, end: usize) -> Result<Text, DecodeError> {
         let offset = self.text_offset;
-        let raw = self.buf.get(self.start..end).unwrap_or(&[]).to_vec();
-        self.start = end;
         self.scanned = self.scanned.max(end);
+        let tail_len = self.buf.len().saturating_sub(end);
+        let raw = if self.start == 0 && tail_len <= end.min(MOVE_TAIL_MAX) {
+            // The text fills the buffer (but for a short tail): move it out, keep the tail.
+            let tail = self.buf.get(end..).unwrap_or(&[]).to_vec();
+            let mut raw = std::mem::replace(&mut self.buf, tail);
+            raw.truncate(end);
+            self.base += end as u64;
+            self.scanned = self.scanned.saturating_sub(end);
+            raw
+        } else {
+            let raw = self.buf.get(self.start..end).unwrap_or(&[]).to_vec();
+            self.start = end;
+            raw
+        };
         let parsed = if self.unique_keys { parse_json_unique_keys(&raw) } else { parse_json(&raw) };
         match parsed {
             Ok(value) => Ok(Text { offset, raw, value }),
@@ -402,6 +480,169 @@ impl Decoder {
         self.scanned -= self.start;
         self.start = 0;
     }
+}
+
+/// Largest tail of bytes after a text that fills the buffer copied to let the text be
+/// moved out (more would cost more than copying the text).
+const MOVE_TAIL_MAX: usize = 64 << 10;
+
+/// JSON's whitespace.
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Byte classes of the bulk scanner: bytes that matter inside a container (outside its
+/// strings), and bytes that end a top-level scalar.
+const CONTAINER_STOP: [bool; 256] = byte_set(b"\"{}[]");
+const SCALAR_END: [bool; 256] = byte_set(b" \t\r\n{}[],:\"");
+
+const fn byte_set(members: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < members.len() {
+        set[members[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+/// Where [`scan_run`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Every byte given was scanned and the text goes on.
+    More,
+    /// The text ends before this many bytes of the run (the state is then `Idle`).
+    End(usize),
+    /// The opening bracket ending these many bytes of the run nests past the limit.
+    Deep(usize),
+}
+
+/// Scans a run of `bytes` from state `scan`, which is not `Idle` or is `Idle` at the first
+/// byte of a text, up to the end of the text or of the run. Same results as [`step`] byte
+/// by byte, without looking at string contents other than `"` and `\\`.
+fn scan_run(scan: &mut Scan, bytes: &[u8], max_depth: usize) -> Run {
+    let mut i = 0;
+    if *scan == Scan::Idle {
+        let Some(&first) = bytes.first() else { return Run::More };
+        i = 1;
+        *scan = match first {
+            b'{' | b'[' if max_depth == 0 => {
+                *scan = Scan::Container { depth: 1, in_string: false, escaped: false };
+                return Run::Deep(1);
+            }
+            b'{' | b'[' => Scan::Container { depth: 1, in_string: false, escaped: false },
+            b'"' => Scan::TopString { escaped: false },
+            // A stray closer or separator is a one-byte (invalid) text.
+            b'}' | b']' | b',' | b':' => return Run::End(1),
+            _ => Scan::Scalar,
+        };
+    }
+    match scan {
+        Scan::Idle => Run::More,
+        Scan::Scalar => {
+            match bytes.get(i..).and_then(|rest| rest.iter().position(|&b| SCALAR_END[usize::from(b)])) {
+                Some(k) => Run::End(i + k),
+                None => Run::More,
+            }
+        }
+        Scan::TopString { escaped } => match skip_string(bytes, i, escaped) {
+            Some(end) => Run::End(end),
+            None => Run::More,
+        },
+        Scan::Container { depth, in_string, escaped } => loop {
+            if *in_string {
+                match skip_string(bytes, i, escaped) {
+                    Some(after) => {
+                        *in_string = false;
+                        i = after;
+                    }
+                    None => return Run::More,
+                }
+            }
+            let rest = bytes.get(i..).unwrap_or(&[]);
+            let Some(k) = rest.iter().position(|&b| CONTAINER_STOP[usize::from(b)]) else {
+                return Run::More;
+            };
+            i += k + 1;
+            match rest.get(k) {
+                Some(b'"') => *in_string = true,
+                Some(b'{' | b'[') => {
+                    *depth += 1;
+                    if *depth > max_depth {
+                        return Run::Deep(i);
+                    }
+                }
+                _ => {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        return Run::End(i);
+                    }
+                }
+            }
+        },
+    }
+}
+
+/// Skips string contents from `bytes[from..]` (just after an opening quote, or after a
+/// backslash when `escaped`): the index after the closing quote, or `None` when the run
+/// ends first (`escaped` then says whether it ended right after a backslash).
+fn skip_string(bytes: &[u8], mut from: usize, escaped: &mut bool) -> Option<usize> {
+    if *escaped {
+        if from >= bytes.len() {
+            return None;
+        }
+        from += 1;
+        *escaped = false;
+    }
+    loop {
+        let rest = bytes.get(from..)?;
+        let k = find_quote_or_backslash(rest)?;
+        if rest.get(k) == Some(&b'"') {
+            return Some(from + k + 1);
+        }
+        // A backslash: the next byte is escaped, whatever it is.
+        if from + k + 1 >= bytes.len() {
+            *escaped = true;
+            return None;
+        }
+        from += k + 2;
+    }
+}
+
+/// Bytes of a string looked at eight at a time before handing the rest to SIMD `memchr2`
+/// (most strings in QMP are short keys, where a call costs more than it saves).
+const SWAR_PREFIX: usize = 32;
+
+/// The index of the first `"` or `\\` in `bytes`.
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    let head = bytes.get(..SWAR_PREFIX).unwrap_or(bytes);
+    let mut words = head.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        let hits = zero_bytes(word ^ splat(b'"')) | zero_bytes(word ^ splat(b'\\'));
+        if hits != 0 {
+            // The lowest flag is exact (false flags only follow a true one).
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    if let Some(k) = words.remainder().iter().position(|&b| b == b'"' || b == b'\\') {
+        return Some(offset + k);
+    }
+    let rest = bytes.get(head.len()..)?;
+    memchr::memchr2(b'"', b'\\', rest).map(|k| head.len() + k)
+}
+
+/// `byte` in each of a word's eight bytes.
+const fn splat(byte: u8) -> u64 {
+    u64::from_le_bytes([byte; 8])
+}
+
+/// The high bit of each zero byte of `word` set (and possibly of bytes above the lowest
+/// zero byte: only the lowest flag is exact).
+const fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(splat(1)) & !word & splat(0x80)
 }
 
 /// Whether the scanner is inside a string.
@@ -479,17 +720,26 @@ pub fn parse_json_unique_keys(bytes: &[u8]) -> Result<Value, serde_json::Error> 
     parse_with(bytes, UniqueKeys)
 }
 
-/// Parses with no recursion limit, the stack grown on the heap as needed.
+/// Parses with serde_json's recursion limit (128, safe on any thread's stack) first, and
+/// again with the stack grown on the heap only when the text nests deeper.
 fn parse_with<S>(bytes: &[u8], seed: S) -> Result<Value, serde_json::Error>
 where
-    S: for<'de> DeserializeSeed<'de, Value = Value>,
+    S: for<'de> DeserializeSeed<'de, Value = Value> + Copy,
 {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match seed.deserialize(&mut de).and_then(|value| de.end().map(|()| value)) {
+        Err(e) if e.to_string().starts_with(RECURSION_LIMIT) => {}
+        shallow => return shallow,
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     de.disable_recursion_limit();
     let value = seed.deserialize(serde_stacker::Deserializer::new(&mut de))?;
     de.end()?;
     Ok(value)
 }
+
+/// serde_json's message when its recursion limit stops a parse.
+const RECURSION_LIMIT: &str = "recursion limit exceeded";
 
 /// The message of a repeated key ([`parse_json_unique_keys`]), QEMU's wording.
 pub const DUPLICATE_KEY: &str = "duplicate key";
@@ -621,6 +871,82 @@ mod tests {
         assert_eq!(value_end(text, 26), Some(30));
     }
 
+    /// Everything `decoder` yields for `chunks` fed in order, then finished.
+    fn drain(mut decoder: Decoder, chunks: &[&[u8]]) -> Vec<Result<Text, DecodeError>> {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            decoder.feed(chunk);
+            out.extend(std::iter::from_fn(|| decoder.next_text()));
+        }
+        out.extend(std::iter::from_fn(|| decoder.finish()));
+        out
+    }
+
+    /// Deterministic inputs over the bytes that matter to framing.
+    fn inputs(count: usize, len: usize) -> Vec<Vec<u8>> {
+        const ALPHABET: &[u8] = b"{}[]\",:\\ a1\r\nxx\"\"{[";
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        (0..count)
+            .map(|_| {
+                (0..len)
+                    .map(|_| {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        let pick = usize::try_from(state >> 33).unwrap_or(0) % ALPHABET.len();
+                        ALPHABET.get(pick).copied().unwrap_or(b' ')
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bulk_scanner_agrees_with_the_bytewise_one_at_every_split() {
+        let small = DecoderConfig { max_text: 12, max_depth: 3 };
+        let mut compared = 0;
+        // Items by kind: texts, too large, too deep, syntax errors.
+        let mut kinds = [0usize; 4];
+        for config in [DecoderConfig::default(), small] {
+            for input in inputs(300, 40) {
+                // A token limit no text reaches selects the byte-by-byte scanner.
+                let reference = drain(Decoder::new(config).with_max_tokens(usize::MAX), &[&input]);
+                for item in &reference {
+                    let kind = match item {
+                        Ok(_) => 0,
+                        Err(DecodeError::TooLarge { .. }) => 1,
+                        Err(DecodeError::TooDeep { .. }) => 2,
+                        Err(_) => 3,
+                    };
+                    if let Some(count) = kinds.get_mut(kind) {
+                        *count += 1;
+                    }
+                }
+                assert_eq!(drain(Decoder::new(config), &[&input]), reference, "{input:?}");
+                for cut in 0..=input.len() {
+                    let (a, b) = input.split_at(cut);
+                    assert_eq!(drain(Decoder::new(config), &[a, b]), reference, "cut {cut}: {input:?}");
+                }
+                let bytes: Vec<&[u8]> = input.chunks(1).collect();
+                assert_eq!(drain(Decoder::new(config), &bytes), reference, "bytewise: {input:?}");
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 600);
+        assert_eq!(kinds, [544, 249, 58, 1927]);
+    }
+
+    #[test]
+    fn a_text_filling_the_buffer_is_moved_and_offsets_stay_right() {
+        let mut d = Decoder::default();
+        d.feed(b"{\"a\": 1}\r\n{\"b\"");
+        let first = d.next_text().map(|r| r.map(|t| (t.offset, t.raw)));
+        assert_eq!(first, Some(Ok((0, b"{\"a\": 1}".to_vec()))));
+        assert_eq!(d.pending(), b"\r\n{\"b\"");
+        d.feed(b": 2}");
+        let second = d.next_text().map(|r| r.map(|t| (t.offset, t.value)));
+        assert_eq!(second, Some(Ok((10, serde_json::json!({"b": 2})))));
+        assert_eq!(d.stream_len(), 18);
+    }
+
     #[test]
     fn deep_texts_parse_past_serde_jsons_limit() {
         let text = format!("{}{}", "[".repeat(600), "]".repeat(600));
@@ -639,6 +965,27 @@ mod tests {
         // The check follows the value: a syntax error inside it comes first.
         let err = parse_json_unique_keys(br#"{"a": 1, "a": }"#).map_err(|e| e.to_string());
         assert_eq!(err, Err("expected value at line 1 column 15".to_string()));
+    }
+
+    #[test]
+    fn quote_or_backslash_is_found_at_every_position() {
+        for len in 0..80 {
+            for at in 0..len {
+                for special in [b'"', b'\\'] {
+                    // Bytes next to the special ones in value (0x21, 0x5b, 0xa2) must not match.
+                    let mut bytes: Vec<u8> = (0..len).map(|i| [b'!', b'[', 0xa2, b'a'][i % 4]).collect();
+                    if let Some(b) = bytes.get_mut(at) {
+                        *b = special;
+                    }
+                    if let Some(b) = bytes.get_mut(at + 1) {
+                        *b = b'"';
+                    }
+                    assert_eq!(find_quote_or_backslash(&bytes), Some(at), "len {len} at {at}");
+                }
+            }
+            let plain = vec![b'x'; len];
+            assert_eq!(find_quote_or_backslash(&plain), None);
+        }
     }
 
     #[test]
