@@ -765,6 +765,13 @@ fn qmpcheck_killed_while_writing_findings_loses_nothing() {
                 "round {round}: {on_disk} on disk < {} counted",
                 state.counters.findings_total()
             );
+            // The state is saved after every finding: only a kill between a finding's write
+            // and that save can count a sighting twice (once per kill at most).
+            assert!(
+                on_disk <= state.counters.findings_total() + round + 1,
+                "round {round}: {on_disk} on disk, {} counted: sightings counted twice",
+                state.counters.findings_total()
+            );
         }
     }
     // Cleanup on open removes every temp entry; then a resumed run ends normally.
@@ -790,6 +797,7 @@ fn qmpcheck_killed_while_writing_findings_loses_nothing() {
     assert!(c.add_up(), "{c:?}");
     let on_disk: u64 = store.list().unwrap().iter().map(|(_, m)| m.count).sum();
     assert!(on_disk >= c.findings_total(), "{on_disk} < {}", c.findings_total());
+    assert!(on_disk <= c.findings_total() + kills, "{on_disk} on disk, {} counted", c.findings_total());
     println!("FIGURE kills={kills}");
     println!("FIGURE temp_entries_left_by_kills={temps_seen}");
     println!("FIGURE final_iterations={target} findings={} on_disk={on_disk}", c.findings_total());

@@ -6,7 +6,7 @@
 //! counted and never sent; rewrites are sent rewritten), appends it to the case log
 //! `DIR/cases.log` *before* sending, runs it ([`super::exec::Session::run_step`]) and
 //! classifies what happened. A crash or hang is written to the store (fsynced) before the
-//! target is restarted. The state file is written every [`FuzzOptions::state_every`]
+//! target is restarted. The state file is written after every finding and every [`FuzzOptions::state_every`]
 //! iterations and at the end, so `resume` continues the same sequence.
 //!
 //! Determinism: cases come in blocks of [`BLOCK`] iterations, each block from its own
@@ -310,7 +310,7 @@ pub fn run(opts: &FuzzOptions, progress: &dyn Fn(&Progress)) -> Result<FuzzSumma
         counters.executed += 1;
         let outcome = live.session.run_step(&step, Some(iteration), Some(&validators));
         live.remember(&step);
-        let restart =
+        let (restart, recorded) =
             handle_outcome(outcome, &step, iteration, &mut instance, &mut live, &ctx, &mut counters)?;
         if restart {
             drop(live);
@@ -319,7 +319,9 @@ pub fn run(opts: &FuzzOptions, progress: &dyn Fn(&Progress)) -> Result<FuzzSumma
             (instance, live) = relaunch(&opts.target, &opts.out, opts.reply_timeout)?;
         }
         iteration += 1;
-        if (iteration - start_iteration) % state_every == 0 {
+        // After a finding the state is saved at once: a kill later resumes after this case,
+        // so the finding's sighting is not recorded a second time.
+        if recorded || (iteration - start_iteration) % state_every == 0 {
             store.save_state(&state(
                 &counters,
                 seed,
@@ -393,7 +395,8 @@ pub(crate) fn gate(rules: &SafetyRules, step: Step, scratch: &Path) -> Gated {
     }
 }
 
-/// What one case's outcome leads to; `true` when the target must be restarted.
+/// What one case's outcome leads to: whether the target must be restarted, and whether a
+/// finding was recorded.
 fn handle_outcome(
     outcome: StepOutcome,
     step: &Step,
@@ -402,7 +405,7 @@ fn handle_outcome(
     live: &mut Live,
     ctx: &RunContext<'_>,
     counters: &mut Counters,
-) -> Result<bool, FuzzError> {
+) -> Result<(bool, bool), FuzzError> {
     let judged = judge(outcome, step, instance);
     match &judged {
         Judged::Fine => counters.fine += 1,
@@ -415,7 +418,9 @@ fn handle_outcome(
         Judged::Hung { .. } => counters.hangs += 1,
     }
     let restart = judged.restarts();
-    if let Some((signature, detail)) = judged.finding() {
+    let finding = judged.finding();
+    let recorded = finding.is_some();
+    if let Some((signature, detail)) = finding {
         let record = FindingRecord {
             class: signature.class(),
             command: step.command.clone(),
@@ -439,7 +444,7 @@ fn handle_outcome(
         }
         *counters.findings.entry(record.class.to_string()).or_insert(0) += 1;
     }
-    Ok(restart)
+    Ok((restart, recorded))
 }
 
 /// A step's outcome, judged with the target's exit status.
