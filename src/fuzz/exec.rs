@@ -21,7 +21,7 @@ use super::signature::Signature;
 use super::transcript::{Expect, Origin, Step, Transcript};
 use crate::check::schema::Validators;
 use crate::conform::case::ERROR_CLASSES;
-use crate::wire::{Client, ClientConfig, Incoming, Message, Reply, WireError};
+use crate::wire::{Client, ClientConfig, DecodeError, Incoming, Message, Reply, WireError};
 
 use super::instance::{Instance, InstanceError};
 
@@ -297,12 +297,12 @@ impl Session {
                 Err(WireError::Decode { source, .. }) => {
                     let text = source.to_string();
                     self.transcript.note(iteration, &format!("decode error: {text}"));
-                    problems.push(violation(
-                        "W5",
-                        &self.current,
-                        "",
-                        format!("a reply that is not JSON: {text}"),
-                    ));
+                    // Over the size or depth limit: refused unread (never buffered past it).
+                    let what = match *source {
+                        DecodeError::TooLarge { .. } | DecodeError::TooDeep { .. } => "a reply refused",
+                        _ => "a reply that is not JSON",
+                    };
+                    problems.push(violation("W5", &self.current, "", format!("{what}: {text}")));
                     if sentinel_id.is_none() && !is_sentinel(Some(id)) {
                         sentinel_id = Some(self.resync_id(iteration)?);
                     }
