@@ -257,7 +257,7 @@ pub(crate) fn sequence(
     let kinds: Vec<NameKind> = NameKind::ALL
         .into_iter()
         .filter(|k| {
-            names::commands_for(*k, NameRole::Create).iter().any(&allowed)
+            !creators(spec, *k, &allowed).is_empty()
                 && names::commands_for(*k, NameRole::Delete).iter().any(&allowed)
         })
         .collect();
@@ -275,10 +275,10 @@ pub(crate) fn sequence(
                 out.push(c);
             }
         };
-    let create = pick(&names::commands_for(kind, NameRole::Create), &allowed, src);
+    let create = pick(&creators(spec, kind, &allowed), &allowed, src);
     let prerequisites = create.map(|c| prerequisite_kinds(spec, c, kind)).unwrap_or_default();
     for pre in &prerequisites {
-        if let Some(c) = pick(&names::commands_for(*pre, NameRole::Create), &allowed, src) {
+        if let Some(c) = pick(&creators(spec, *pre, &allowed), &allowed, src) {
             step(c, src, context, &mut out);
         }
     }
@@ -308,13 +308,21 @@ fn pick<'n>(
     usable.get(src.below(usable.len())).copied()
 }
 
-/// Kinds whose names the mandatory top-level members of `create` use (other than `kind`).
-fn prerequisite_kinds(spec: &Spec, create: &str, kind: NameKind) -> Vec<NameKind> {
-    let Some(command) = spec.commands.get(create) else { return Vec::new() };
+/// The commands that can start a sequence for `kind`: they create a name of it and need no
+/// other one of the same kind (`drive-mirror` creates its target node but mirrors an
+/// existing one, so it is a later step, not a start).
+fn creators(spec: &Spec, kind: NameKind, allowed: &dyn Fn(&&str) -> bool) -> Vec<&'static str> {
+    let creates = names::commands_for(kind, NameRole::Create);
+    creates.into_iter().filter(|c| allowed(c) && !mandatory_use_kinds(spec, c).contains(&kind)).collect()
+}
+
+/// Kinds the mandatory top-level members of `command` use.
+fn mandatory_use_kinds(spec: &Spec, command: &str) -> Vec<NameKind> {
+    let Some(cmd) = spec.commands.get(command) else { return Vec::new() };
     let mut out = Vec::new();
-    for member in spec.command_args(command).into_iter().filter(|m| !m.optional) {
-        if let Some((k, NameRole::Use, _)) = names::name_fact(create, &member.name, 0) {
-            if k != kind && !out.contains(&k) {
+    for member in spec.command_args(cmd).into_iter().filter(|m| !m.optional) {
+        if let Some((k, NameRole::Use, _)) = names::name_fact(command, &member.name, 0) {
+            if !out.contains(&k) {
                 out.push(k);
             }
         }
@@ -322,8 +330,15 @@ fn prerequisite_kinds(spec: &Spec, create: &str, kind: NameKind) -> Vec<NameKind
     out
 }
 
+/// Kinds whose names the mandatory top-level members of `create` use (other than `kind`).
+fn prerequisite_kinds(spec: &Spec, create: &str, kind: NameKind) -> Vec<NameKind> {
+    mandatory_use_kinds(spec, create).into_iter().filter(|k| *k != kind).collect()
+}
+
 /// Commands that use or observe a name of `kind`: the table's rows, plus every command of
-/// the model with a top-level member the table's `*` rows tie to `kind`.
+/// the model with a top-level member the table's `*` rows tie to `kind`; not those that
+/// create a name of any kind (it would outlive the sequence's deletes: block-stream's job
+/// keeps the node busy).
 fn using_commands<'s>(spec: &'s Spec, kind: NameKind, allowed: &dyn Fn(&&str) -> bool) -> Vec<&'s str> {
     let generic = names::generic_members(kind);
     let mut out: Vec<&str> = Vec::new();
@@ -335,7 +350,9 @@ fn using_commands<'s>(spec: &'s Spec, kind: NameKind, allowed: &dyn Fn(&&str) ->
             generic.contains(&m.name.as_str())
                 && matches!(names::name_fact(name, &m.name, 0), Some((k, NameRole::Use, _)) if k == kind)
         });
-        if (listed || by_member) && allowed(&name.as_str()) {
+        let creates =
+            NameKind::ALL.iter().any(|k| names::commands_for(*k, NameRole::Create).contains(&name.as_str()));
+        if (listed || by_member) && !creates && allowed(&name.as_str()) {
             out.push(name.as_str());
         }
     }

@@ -106,6 +106,8 @@ pub const KNOWLEDGE: &[Row] = &[
     // Block nodes.
     name("blockdev-add", "node-name", BlockNode, Create),
     name("blockdev-del", "node-name", BlockNode, Delete),
+    // The mirror's target node: a new node in the graph (`device` is the source, a use).
+    name("drive-mirror", "node-name", BlockNode, Create),
     name("*", "node-name", BlockNode, Use),
     name("*", "node", BlockNode, Use),
     name("*", "device", BlockNode, Use),
@@ -127,18 +129,34 @@ pub const KNOWLEDGE: &[Row] = &[
         member: "path",
         fact: Fact::Name { kind: Object, role: Use, template: "/objects/{}" },
     },
+    Row {
+        command: "qom-set",
+        member: "path",
+        fact: Fact::Name { kind: Object, role: Use, template: "/objects/{}" },
+    },
     prefer("qom-get", "property", &["type"]),
     prefer("object-add", "qom-type", &["iothread", "throttle-group"]),
     name("*", "iothread", Object, Use),
-    // Block jobs (created on a null-co node, which block-stream finishes at once).
+    // Block jobs (created on a null-co node, which block-stream finishes at once: without
+    // auto-dismiss the job stays, concluded, so later commands find it and job-dismiss
+    // removes it). The `device` of block-job-* names the job (its id), not a node.
     name("block-stream", "job-id", Job, Create),
     name("job-dismiss", "id", Job, Delete),
+    name("block-job-dismiss", "id", Job, Delete),
     name("job-cancel", "id", Job, Use),
     name("job-pause", "id", Job, Use),
     name("job-resume", "id", Job, Use),
+    name("job-complete", "id", Job, Use),
+    name("job-finalize", "id", Job, Use),
     name("block-job-set-speed", "device", Job, Use),
+    name("block-job-cancel", "device", Job, Use),
+    name("block-job-pause", "device", Job, Use),
+    name("block-job-resume", "device", Job, Use),
+    name("block-job-complete", "device", Job, Use),
+    name("block-job-finalize", "id", Job, Use),
     observe("query-jobs", Job),
     observe("query-block-jobs", Job),
+    prefer("block-stream", "auto-dismiss", &["false"]),
     prefer("block-job-set-speed", "speed", &["0"]),
     // Character devices.
     name("chardev-add", "id", Chardev, Create),
@@ -165,7 +183,8 @@ pub fn name_fact(command: &str, member: &str, depth: usize) -> Option<(NameKind,
     KNOWLEDGE.iter().filter(|r| r.command == "*").find_map(as_name)
 }
 
-/// Preferred values for `member` of `command` (sequences only).
+/// Preferred values for `member` of `command` (sequences only; a member with preferred
+/// values is always present there, optional or not).
 pub fn preferred(command: &str, member: &str) -> Option<&'static [&'static str]> {
     KNOWLEDGE.iter().find_map(|r| match r.fact {
         Fact::Prefer(values) if r.command == command && r.member == member => Some(values),
@@ -212,6 +231,13 @@ impl Context {
     /// The live names of `kind`, oldest first.
     pub fn names(&self, kind: NameKind) -> &[String] {
         self.names.get(&kind).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// An empty context whose first fresh name is numbered `used + 1`, as if
+    /// [`Context::fresh`] had been called `used` times (so several contexts never draw the
+    /// same name: the conformance runner starts check `i` after `i * 64`).
+    pub fn starting_after(used: u64) -> Self {
+        Context { names: BTreeMap::new(), counter: used }
     }
 
     /// A name of `kind` no earlier command used (`qnode1`, `qobj2`, ...).
@@ -292,6 +318,27 @@ mod tests {
         assert_eq!(name_fact("blockdev-add", "node-name", 2), Some((BlockNode, Use, "{}")));
         assert_eq!(name_fact("qom-get", "path", 0), Some((Object, Use, "/objects/{}")));
         assert_eq!(name_fact("query-status", "bogus", 0), None);
+    }
+
+    #[test]
+    fn block_job_devices_name_jobs_and_drive_mirror_creates_its_node() {
+        assert_eq!(name_fact("block-job-cancel", "device", 0), Some((Job, Use, "{}")));
+        assert_eq!(name_fact("block-stream", "device", 0), Some((BlockNode, Use, "{}")));
+        assert_eq!(name_fact("drive-mirror", "node-name", 0), Some((BlockNode, Create, "{}")));
+        assert_eq!(commands_for(BlockNode, Create), vec!["blockdev-add", "drive-mirror"]);
+        assert_eq!(commands_for(Job, Delete), vec!["job-dismiss", "block-job-dismiss"]);
+    }
+
+    #[test]
+    fn context_starting_after_a_count_continues_from_it() {
+        let mut walked = Context::new();
+        for _ in 0..128 {
+            walked.fresh(Object);
+        }
+        let mut started = Context::starting_after(128);
+        assert_eq!(started, walked);
+        assert_eq!(started.fresh(Job), "qjob129");
+        assert!(started.is_empty());
     }
 
     #[test]

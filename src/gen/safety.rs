@@ -114,6 +114,8 @@ pub struct Rule {
     pub scratch_path: bool,
     /// `max`: the largest integer allowed.
     pub max: Option<i128>,
+    /// `max`: the smallest integer allowed, if any (`min` in the file).
+    pub min: Option<i128>,
     /// Why the rule exists.
     pub reason: String,
     /// Where the rule is (`FILE:LINE`).
@@ -396,6 +398,9 @@ impl SafetyRules {
             if let Some(max) = rule.max {
                 out.push_str(&format!("; max {max}"));
             }
+            if let Some(min) = rule.min {
+                out.push_str(&format!("; min {min}"));
+            }
             out.push_str(&format!(". {} ({})\n", rule.reason, rule.source));
         }
         out
@@ -410,12 +415,19 @@ impl SafetyRules {
                     Action::AllowOnly if !rule.values.is_empty() => {
                         steer.allowed_values.push((member.clone(), rule.values.clone()));
                     }
-                    Action::AllowOnly => {
+                    // A path after a required prefix: the walker writes the prefix and a
+                    // plain relative name (without it a rewrite rule with prefixes denies).
+                    Action::AllowOnly | Action::RewritePath if !rule.prefixes.is_empty() => {
                         steer.allowed_prefixes.push((member.clone(), rule.prefixes.clone()));
                     }
                     Action::DenyValues => steer.denied_values.push((member.clone(), rule.values.clone())),
                     Action::DenyMembers => steer.denied_members.push(member.clone()),
-                    Action::Max => steer.int_max.push((member.clone(), rule.max.unwrap_or(0))),
+                    Action::Max => {
+                        steer.int_max.push((member.clone(), rule.max.unwrap_or(0)));
+                        if let Some(min) = rule.min {
+                            steer.int_min.push((member.clone(), min));
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -434,6 +446,7 @@ impl SafetyRules {
             prefixes: Vec::new(),
             scratch_path: false,
             max: None,
+            min: None,
             reason: format!("the built-in rules do not load: {why}"),
             source: BUILTIN_RULES_FILE.to_string(),
         };
@@ -471,8 +484,9 @@ impl SafetyRules {
             }),
             Action::Max => for_each_member(args, rule, &mut |name, value| {
                 let max = rule.max.unwrap_or(0);
-                match value.as_f64() {
-                    Some(f) if f > max as f64 => Err(format!("{name} {value} exceeds {max}")),
+                match (value.as_f64(), rule.min) {
+                    (Some(f), _) if f > max as f64 => Err(format!("{name} {value} exceeds {max}")),
+                    (Some(f), Some(min)) if f < min as f64 => Err(format!("{name} {value} is below {min}")),
                     _ => Ok(()),
                 }
             }),
@@ -564,6 +578,8 @@ pub struct Steer {
     pub denied_members: Vec<String>,
     /// Integer members with a maximum.
     pub int_max: Vec<(String, i128)>,
+    /// Integer members with a minimum.
+    pub int_min: Vec<(String, i128)>,
 }
 
 impl Steer {
@@ -590,6 +606,11 @@ impl Steer {
     /// The maximum of an integer member, if any.
     pub fn max(&self, member: &str) -> Option<i128> {
         self.int_max.iter().find(|(m, _)| m == member).map(|(_, v)| *v)
+    }
+
+    /// The minimum of an integer member, if any.
+    pub fn min(&self, member: &str) -> Option<i128> {
+        self.int_min.iter().find(|(m, _)| m == member).map(|(_, v)| *v)
     }
 }
 
@@ -867,6 +888,7 @@ struct RawRule {
     #[serde(default)]
     scratch_path: bool,
     max: Option<i64>,
+    min: Option<i64>,
     reason: Option<String>,
 }
 
@@ -898,6 +920,8 @@ fn validate(raw: RawRule, file: &str, line: usize) -> Result<Rule, RulesError> {
         }
         Action::DenyValues if raw.values.is_empty() => return Err(err("deny-values needs values")),
         Action::Max if raw.max.is_none() => return Err(err("max needs max")),
+        Action::Max if raw.min > raw.max => return Err(err("min exceeds max")),
+        _ if raw.min.is_some() && action != Action::Max => return Err(err("only max takes min")),
         _ => {}
     }
     Ok(Rule {
@@ -910,6 +934,7 @@ fn validate(raw: RawRule, file: &str, line: usize) -> Result<Rule, RulesError> {
         prefixes: raw.prefixes,
         scratch_path: raw.scratch_path,
         max: raw.max.map(i128::from),
+        min: raw.min.map(i128::from),
         reason,
         source: format!("{file}:{line}"),
     })

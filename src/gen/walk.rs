@@ -200,7 +200,8 @@ impl<'a> Walker<'a> {
             return;
         }
         let shallow = depth < self.config.max_depth;
-        if member.optional && !(shallow && src.percent(self.config.optional_percent)) {
+        let preferred = self.config.prefer && names::preferred(self.command, &member.name).is_some();
+        if member.optional && !preferred && !(shallow && src.percent(self.config.optional_percent)) {
             return;
         }
         let value = self.value(&member.ty, depth + 1, &member.name, &member.values, src);
@@ -277,7 +278,7 @@ impl<'a> Walker<'a> {
     ) -> Value {
         match b {
             Builtin::Str => self.str_value(hint, values, depth, src),
-            Builtin::Bool => Value::Bool(src.percent(50)),
+            Builtin::Bool => self.bool_value(hint, src),
             Builtin::Null => Value::Null,
             Builtin::Number => number(src),
             Builtin::Any => match src.below(4) {
@@ -289,6 +290,18 @@ impl<'a> Walker<'a> {
             Builtin::Object => Value::Object(Map::new()),
             _ => self.integer(b, hint, src),
         }
+    }
+
+    /// A boolean: the table's preference in sequences, else either.
+    fn bool_value(&mut self, hint: &str, src: &mut dyn ChoiceSource) -> Value {
+        if self.config.prefer {
+            let preferred = names::preferred(self.command, hint).into_iter().flatten();
+            let parsed: Vec<bool> = preferred.filter_map(|v| v.parse::<bool>().ok()).collect();
+            if let Some(&value) = parsed.get(src.below(parsed.len())) {
+                return Value::Bool(value);
+            }
+        }
+        Value::Bool(src.percent(50))
     }
 
     fn str_value(
@@ -308,7 +321,9 @@ impl<'a> Walker<'a> {
         }
         if let Some(prefixes) = self.steer.prefixes(hint) {
             let prefix = prefixes.get(src.below(prefixes.len())).cloned().unwrap_or_default();
-            return Value::String(format!("{prefix}q{}.sock", src.up_to(99)));
+            // A socket after `unix:`, a plain file after other prefixes (`file:`).
+            let suffix = if prefix == "unix:" { ".sock" } else { ".out" };
+            return Value::String(format!("{prefix}q{}{suffix}", src.up_to(99)));
         }
         if self.config.prefer {
             if let Some(p) = names::preferred(self.command, hint) {
@@ -350,9 +365,12 @@ impl<'a> Walker<'a> {
     }
 
     fn integer(&mut self, b: Builtin, hint: &str, src: &mut dyn ChoiceSource) -> Value {
-        let (lo, mut hi) = b.int_range().unwrap_or((0, 0));
+        let (mut lo, mut hi) = b.int_range().unwrap_or((0, 0));
         if let Some(max) = self.steer.max(hint) {
             hi = hi.min(max).max(lo);
+        }
+        if let Some(min) = self.steer.min(hint) {
+            lo = lo.max(min).min(hi);
         }
         if self.config.prefer {
             if let Some(p) = names::preferred(self.command, hint) {
