@@ -902,10 +902,9 @@ fn a_10_mb_identifier_does_not_panic_the_json_output() {
     assert!(!stderr.contains("panicked"));
 }
 
-/// The same in the table output: panics today in src/spec/render.rs (`{:width$}` with a
-/// width over 65,535); see reports/reliability.md. Run with `--ignored` once fixed.
+/// The same in the table output (regression: `{:width$}` with a width over 65,535 panicked
+/// in src/spec/render.rs).
 #[test]
-#[ignore = "known panic in src/spec/render.rs to_table (format width > u16::MAX), reported"]
 fn a_10_mb_identifier_does_not_panic_the_table_output() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{{ 'command': '{}' }}\n", "x".repeat(10_000_000));
@@ -915,10 +914,9 @@ fn a_10_mb_identifier_does_not_panic_the_table_output() {
     assert_eq!(code, Some(0));
 }
 
-/// Introspection nested 100,000 deep: overflows the stack today (src/spec/introspect.rs,
-/// not this helper's file; 5,000 deep is a clean error); see reports/reliability.md.
+/// Introspection nested 100,000 deep is a clean error naming the place (regression: it
+/// overflowed the stack in src/spec/introspect.rs).
 #[test]
-#[ignore = "known stack overflow in src/spec/introspect.rs on 20,000+ nesting, reported"]
 fn deep_introspection_does_not_overflow_the_stack() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));

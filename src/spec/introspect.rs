@@ -29,13 +29,15 @@ use super::{
     Alternative, Builtin, Command, DiagnosticKind, EnumValue, Event, Member, Source, SourceKind, Spec,
     TypeDef, TypeKind, TypeRef, Variant,
 };
-use crate::wire::stream::{parse_json_str, value_end};
+use crate::wire::stream::value_end;
 
 /// Parses introspection JSON text: a bare SchemaInfo array, a `{"return": [...]}` reply or a
 /// `record` transcript. Never fails.
 pub fn parse(text: &str, file: &str) -> Spec {
     let mut spec = Spec::new(SourceKind::Introspect);
-    let value = match parse_json_str(text) {
+    // serde_json's default recursion limit (128) on purpose: SchemaInfo is a few levels deep,
+    // and an unbounded parse of a hostile 100,000-deep file overflows the stack.
+    let value = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(v) => v,
         Err(e) => {
             let line = u32::try_from(e.line()).unwrap_or(u32::MAX);

@@ -135,7 +135,8 @@ fn type_json(d: &TypeDef) -> Value {
 pub fn to_table(spec: &Spec) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let width = spec.commands.keys().chain(spec.events.keys()).map(|n| n.len()).max().unwrap_or(0);
+    // Capped: names are padded for alignment only, and `{:width$}` panics past u16::MAX.
+    let width = spec.commands.keys().chain(spec.events.keys()).map(|n| n.len()).max().unwrap_or(0).min(64);
     for c in spec.commands.values() {
         let args = spec
             .command_args(c)
