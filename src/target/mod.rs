@@ -4,8 +4,8 @@
 //!   reap it, tell how it died; [`qemu::introspect`] for a one-shot `query-qmp-schema`.
 //! - [`record`]: a transcript of the greeting and introspection queries.
 
-pub mod qemu;
 pub mod emulator;
+pub mod qemu;
 pub mod record;
 
 pub use qemu::{find_binary, introspect, Binary, Exit, Qemu, Target, TargetError};
