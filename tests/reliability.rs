@@ -608,7 +608,8 @@ fn real_qemu_killed_and_frozen_at_random_moments() {
     }
     let f = run_child("child_qemu_chaos", &[]);
     assert!(fig(&f, "kills") >= 1 && fig(&f, "stops") >= 1, "{f:?}");
-    assert!(fig(&f, "deaths") >= 1 && fig(&f, "hangs") >= 1, "{f:?}");
+    // A frozen QEMU is a hang, unless a later kill finds it first: then it is a death.
+    assert!(fig(&f, "deaths") + fig(&f, "hangs") >= fig(&f, "kills"), "{f:?}");
     assert_eq!(fig(&f, "zombies"), 0);
     assert_eq!(fig(&f, "live_children"), 0);
     assert_eq!(fig(&f, "fd_growth"), 0);
