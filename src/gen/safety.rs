@@ -18,12 +18,12 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
 
 use crate::spec::Spec;
+use crate::wire::stream::UniqueKeysValue;
 
 /// The built-in rules file (also the default for every fuzz run).
 pub const BUILTIN_RULES: &str = include_str!("deny-rules.toml");
@@ -761,71 +761,14 @@ fn clip(s: &str) -> String {
 /// the bytes were clean (every byte part of a valid text without duplicate keys).
 fn split_texts(bytes: &[u8]) -> (Vec<Value>, bool) {
     let mut texts = Vec::new();
-    let stream = serde_json::Deserializer::from_slice(bytes).into_iter::<NoDupValue>();
+    let stream = serde_json::Deserializer::from_slice(bytes).into_iter::<UniqueKeysValue>();
     for item in stream {
         match item {
-            Ok(NoDupValue(v)) => texts.push(v),
+            Ok(UniqueKeysValue(v)) => texts.push(v),
             Err(_) => return (texts, false),
         }
     }
     (texts, true)
-}
-
-/// A JSON value that refuses duplicate keys (QEMU's and serde's handling may differ).
-struct NoDupValue(Value);
-
-impl<'de> Deserialize<'de> for NoDupValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NoDupVisitor).map(NoDupValue)
-    }
-}
-
-struct NoDupVisitor;
-
-impl<'de> Visitor<'de> for NoDupVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a json value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(NoDupValue(v)) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            let NoDupValue(v) = access.next_value()?;
-            if map.insert(key.clone(), v).is_some() {
-                return Err(de::Error::custom(format!("duplicate key '{key}'")));
-            }
-        }
-        Ok(Value::Object(map))
-    }
 }
 
 /// Decodes JSON backslash escapes anywhere in the text (`\u0068` → `h`, `\"` → `"`), so an

@@ -748,6 +748,17 @@ pub const DUPLICATE_KEY: &str = "duplicate key";
 #[derive(Debug, Clone, Copy)]
 struct UniqueKeys;
 
+/// A JSON value read with QEMU's duplicate-key rule, as a `Deserialize` type, for serde's
+/// streams of several texts (`serde_json::Deserializer::from_slice(b).into_iter()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniqueKeysValue(pub Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeysValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        UniqueKeys.deserialize(deserializer).map(UniqueKeysValue)
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for UniqueKeys {
     type Value = Value;
 
