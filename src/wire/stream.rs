@@ -467,7 +467,7 @@ impl Decoder {
             Err(e) => Err(DecodeError::Syntax {
                 offset,
                 len: raw.len(),
-                message: e.to_string(),
+                message: error_message(&e),
                 tail: escaped_tail(&raw, 48),
             }),
         }
@@ -712,6 +712,13 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     parse_with(bytes, std::marker::PhantomData::<Value>)
 }
 
+/// Parses one JSON text straight into `T` (no intermediate [`Value`]), with no recursion
+/// limit, as [`parse_json`] does: for typed documents that may nest deeply (a model whose
+/// type references nest), where serde_json's limit of 128 would refuse valid input.
+pub fn parse_typed<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    parse_with(bytes, std::marker::PhantomData::<T>)
+}
+
 /// Parses one JSON text like [`parse_json`], refusing an object that repeats a key (after
 /// unescaping, at any depth) with the error `duplicate key`, raised just after the repeated
 /// member's value as QEMU's parser does (an earlier syntax error wins, a later one is
@@ -722,13 +729,13 @@ pub fn parse_json_unique_keys(bytes: &[u8]) -> Result<Value, serde_json::Error> 
 
 /// Parses with serde_json's recursion limit (128, safe on any thread's stack) first, and
 /// again with the stack grown on the heap only when the text nests deeper.
-fn parse_with<S>(bytes: &[u8], seed: S) -> Result<Value, serde_json::Error>
+fn parse_with<S, T>(bytes: &[u8], seed: S) -> Result<T, serde_json::Error>
 where
-    S: for<'de> DeserializeSeed<'de, Value = Value> + Copy,
+    S: for<'de> DeserializeSeed<'de, Value = T> + Copy,
 {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match seed.deserialize(&mut de).and_then(|value| de.end().map(|()| value)) {
-        Err(e) if e.to_string().starts_with(RECURSION_LIMIT) => {}
+        Err(e) if is_recursion_limit(&e) => {}
         shallow => return shallow,
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -736,6 +743,47 @@ where
     let value = seed.deserialize(serde_stacker::Deserializer::new(&mut de))?;
     de.end()?;
     Ok(value)
+}
+
+/// Whether `error` is serde_json's recursion limit, decided by formatting only as much of
+/// its message as the prefix needs (syntax errors are common on fuzzed and hostile input,
+/// and formatting each one in full cost as much as the parse).
+fn is_recursion_limit(error: &serde_json::Error) -> bool {
+    /// Compares what is written with `rest`, stopping the formatting at the first
+    /// difference or once all of `rest` matched.
+    struct Prefix<'a> {
+        rest: &'a [u8],
+        matched: bool,
+    }
+    impl std::fmt::Write for Prefix<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let n = s.len().min(self.rest.len());
+            if s.as_bytes().get(..n) != self.rest.get(..n) {
+                return Err(std::fmt::Error);
+            }
+            self.rest = self.rest.get(n..).unwrap_or_default();
+            if self.rest.is_empty() {
+                self.matched = true;
+                return Err(std::fmt::Error);
+            }
+            Ok(())
+        }
+    }
+    if error.classify() != serde_json::error::Category::Syntax {
+        return false;
+    }
+    let mut prefix = Prefix { rest: RECURSION_LIMIT.as_bytes(), matched: false };
+    let _stopped = std::fmt::write(&mut prefix, format_args!("{error}"));
+    prefix.matched
+}
+
+/// serde_json's message for `error` ("expected value at line 1 column 2"), formatted into
+/// a buffer sized for it at once.
+fn error_message(error: &serde_json::Error) -> String {
+    use std::fmt::Write as _;
+    let mut message = String::with_capacity(64);
+    let _ = write!(message, "{error}");
+    message
 }
 
 /// serde_json's message when its recursion limit stops a parse.
@@ -835,7 +883,10 @@ pub fn parse_json_str(text: &str) -> Result<Value, serde_json::Error> {
 pub fn escaped_tail(bytes: &[u8], max: usize) -> String {
     let from = bytes.len().saturating_sub(max);
     let tail = bytes.get(from..).unwrap_or(&[]);
-    let mut text = String::with_capacity(tail.len());
+    let mut text = String::with_capacity(tail.len() + 3);
+    if from > 0 {
+        text.push_str("...");
+    }
     for &b in tail {
         match b {
             b'\\' => text.push_str("\\\\"),
@@ -843,14 +894,15 @@ pub fn escaped_tail(bytes: &[u8], max: usize) -> String {
             b'\n' => text.push_str("\\n"),
             b'\t' => text.push_str("\\t"),
             0x20..=0x7e => text.push(char::from(b)),
-            _ => text.push_str(&format!("\\x{b:02x}")),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                text.push_str("\\x");
+                text.push(char::from(HEX[usize::from(b >> 4)]));
+                text.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
         }
     }
-    if from > 0 {
-        format!("...{text}")
-    } else {
-        text
-    }
+    text
 }
 
 /// The end (exclusive) of the JSON value starting at `start` in `bytes`, which must be valid
@@ -976,6 +1028,21 @@ mod tests {
         // The check follows the value: a syntax error inside it comes first.
         let err = parse_json_unique_keys(br#"{"a": 1, "a": }"#).map_err(|e| e.to_string());
         assert_eq!(err, Err("expected value at line 1 column 15".to_string()));
+    }
+
+    #[test]
+    fn recursion_limit_is_told_from_other_errors() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let limited = serde_json::from_str::<Value>(&deep).unwrap_err();
+        assert!(is_recursion_limit(&limited), "{limited}");
+        let syntax = serde_json::from_str::<Value>("[1,]").unwrap_err();
+        assert!(!is_recursion_limit(&syntax), "{syntax}");
+        let eof = serde_json::from_str::<Value>("[").unwrap_err();
+        assert!(!is_recursion_limit(&eof), "{eof}");
+        let typed: Vec<Value> = parse_typed(deep.as_bytes()).unwrap();
+        assert_eq!(typed.len(), 1);
+        assert_eq!(escaped_tail(b"a\x01\xff", 48), "a\\x01\\xff");
+        assert_eq!(escaped_tail(b"abc\n", 2), "...c\\n");
     }
 
     #[test]
