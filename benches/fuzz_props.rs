@@ -19,7 +19,9 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
-        files.extend(paths.iter().map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))));
+        files.extend(
+            paths.iter().map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))),
+        );
     }
     files
 }

@@ -15,7 +15,7 @@ const QDICT_BUCKETS: u32 = 512;
 
 /// One message in QEMU's wire form, CRLF included.
 pub fn encode(value: &Value) -> Vec<u8> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(128);
     write_value(&mut out, value);
     out.push_str("\r\n");
     out.into_bytes()
@@ -110,7 +110,15 @@ fn strip_fraction_zeros(text: &str) -> &str {
 
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
+    let mut rest = s;
+    while !rest.is_empty() {
+        // Printable ASCII other than quote and backslash goes out as it is, a run at a time.
+        let plain = rest.bytes().position(|b| !matches!(b, b' '..=b'~') || b == b'"' || b == b'\\');
+        let (run, tail) = rest.split_at(plain.unwrap_or(rest.len()));
+        out.push_str(run);
+        let mut chars = tail.chars();
+        let Some(c) = chars.next() else { break };
+        rest = chars.as_str();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -119,7 +127,6 @@ fn write_string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            ' '..='~' => out.push(c),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
@@ -175,5 +182,7 @@ mod tests {
     fn strings_are_ascii_with_uppercase_escapes() {
         let text = encode(&json!("\u{e9}\u{1F600}/\u{7f}\u{1}"));
         assert_eq!(text, b"\"\\u00E9\\uD83D\\uDE00/\\u007F\\u0001\"\r\n".to_vec());
+        let text = encode(&json!("ab\"c\\d\te\nf\r\u{8}\u{c}gh"));
+        assert_eq!(text, b"\"ab\\\"c\\\\d\\te\\nf\\r\\b\\fgh\"\r\n".to_vec());
     }
 }
