@@ -242,6 +242,7 @@ pub fn main() -> ExitCode {
 fn restore_sigpipe() {
     use nix::sys::signal::{signal, SigHandler, Signal};
     // SAFETY: resetting a signal to its default disposition before any thread starts.
+    #[allow(unsafe_code)]
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
