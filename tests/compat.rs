@@ -806,8 +806,11 @@ fn renderers_carry_every_change() {
 /// A member as generated: name index, type choice, optional.
 type GenMember = (usize, u8, bool);
 
-/// A command as generated: name index, arguments, return members (if any), deprecated.
-type GenCommand = (usize, Vec<GenMember>, Option<Vec<GenMember>>, bool);
+/// A command as generated: name index, arguments, return members (if any), deprecated, and
+/// union branches `kind=a` and `kind=b` (`kind=c` has none) that, when given, make both the
+/// arguments and the return unions on `kind` (so members move between common and branches).
+type GenCommand =
+    (usize, Vec<GenMember>, Option<Vec<GenMember>>, bool, Option<(Vec<GenMember>, Vec<GenMember>)>);
 
 const MEMBER_NAMES: [&str; 6] = ["alpha", "buf_size", "buf-size", "x-beta", "beta", "gamma"];
 const ENUM_VALUES: [&str; 4] = ["on", "off", "x-auto", "auto"];
@@ -830,7 +833,13 @@ fn gen_members() -> impl Strategy<Value = Vec<GenMember>> {
 fn gen_model() -> impl Strategy<Value = GenModel> {
     (
         prop::collection::vec(
-            (0..COMMAND_NAMES.len(), gen_members(), prop::option::of(gen_members()), any::<bool>()),
+            (
+                0..COMMAND_NAMES.len(),
+                gen_members(),
+                prop::option::of(gen_members()),
+                any::<bool>(),
+                prop::option::of((gen_members(), gen_members())),
+            ),
             0..4,
         ),
         prop::collection::vec((0..EVENT_NAMES.len(), gen_members()), 0..3),
@@ -852,11 +861,13 @@ fn build(g: &GenModel, salt: &str) -> Spec {
     let values: Vec<&str> = values.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
     let enum_ty = enum_type(&mut spec, &fresh("e"), &values);
     let inner = struct_type(&mut spec, &fresh("s"), vec![arg("depth", INT, 1), opt("name", STR, 2)]);
-    let mut members = |spec: &mut Spec, list: &[GenMember]| -> TypeRef {
+    let kind_ty = enum_type(&mut spec, &fresh("k"), &["a", "b", "c"]);
+    // Members named in `taken` (a union's common members) are left out of its branches.
+    let member_list = |list: &[GenMember], taken: &[Member]| -> Vec<Member> {
         let mut out: Vec<Member> = Vec::new();
         for (i, &(n, ty, optional)) in list.iter().enumerate() {
             let name = MEMBER_NAMES[n];
-            if out.iter().any(|m| m.name == name) {
+            if out.iter().chain(taken).any(|m| m.name == name) {
                 continue;
             }
             let ty = match ty {
@@ -869,13 +880,30 @@ fn build(g: &GenModel, salt: &str) -> Spec {
             };
             out.push(member(name, ty, optional, i as u32 + 1));
         }
-        struct_type(spec, &fresh("o"), out)
+        out
     };
-    for (n, args, returns, deprecated) in &g.commands {
+    let mut members =
+        |spec: &mut Spec, list: &[GenMember], branches: Option<&(Vec<GenMember>, Vec<GenMember>)>| {
+            let common = member_list(list, &[]);
+            let Some((a, b)) = branches else { return struct_type(spec, &fresh("o"), common) };
+            let mut variants = Vec::new();
+            for (value, list) in [("a", a), ("b", b)] {
+                let ty = struct_type(spec, &fresh("o"), member_list(list, &common));
+                variants.push(Variant { value: value.into(), ty, condition: None });
+            }
+            let mut all = vec![arg("kind", kind_ty.clone(), 9)];
+            all.extend(common);
+            named(
+                spec,
+                &fresh("u"),
+                TypeKind::Union { base: None, members: all, discriminator: "kind".into(), variants },
+            )
+        };
+    for (n, args, returns, deprecated, branches) in &g.commands {
         let name = COMMAND_NAMES[*n];
         let mut c = Command::new(name, Source::new("c.txt", *n as u32 + 1));
-        c.args = Some(members(&mut spec, args));
-        c.returns = returns.as_ref().map(|r| members(&mut spec, r));
+        c.args = Some(members(&mut spec, args, branches.as_ref()));
+        c.returns = returns.as_ref().map(|r| members(&mut spec, r, branches.as_ref()));
         if *deprecated {
             c.features.push("deprecated".into());
         }
@@ -884,7 +912,7 @@ fn build(g: &GenModel, salt: &str) -> Spec {
     for (n, data) in &g.events {
         let name = EVENT_NAMES[*n];
         let mut e = Event::new(name, Source::new("e.txt", *n as u32 + 1));
-        e.data = Some(members(&mut spec, data));
+        e.data = Some(members(&mut spec, data, None));
         spec.events.insert(name.to_string(), e);
     }
     spec
