@@ -360,6 +360,420 @@ fn unions_compare_by_discriminator_value_and_recursion_ends() {
     assert!(compat::diff(&build("1", true), &build("9", true)).changes.is_empty());
 }
 
+// ---------------------------------------------------------------------------------------
+// Members moving between common members and union branches (one change, not two)
+
+/// `(severity, rule, kind, path, old_path, message)` of every change.
+type Row = (Severity, Rule, ChangeKind, String, Option<String>, String);
+
+fn rows(report: &CompatReport) -> Vec<Row> {
+    report
+        .changes
+        .iter()
+        .map(|c| (c.severity, c.rule, c.kind, c.path.clone(), c.old_path.clone(), c.message.clone()))
+        .collect()
+}
+
+fn row(
+    severity: Severity,
+    rule: Rule,
+    kind: ChangeKind,
+    path: &str,
+    old_path: Option<&str>,
+    message: &str,
+) -> Row {
+    (severity, rule, kind, path.to_string(), old_path.map(str::to_string), message.to_string())
+}
+
+/// A union type `name` discriminated by `shape` (an enum of `values`), with `common`
+/// members after `shape` and one branch per `(value, members)`.
+fn shape_union(
+    spec: &mut Spec,
+    name: &str,
+    values: &[&str],
+    common: Vec<Member>,
+    branches: Vec<(&str, Vec<Member>)>,
+) -> TypeRef {
+    let tag = enum_type(spec, &format!("{name}-kind"), values);
+    let mut members = vec![arg("shape", tag, 40)];
+    members.extend(common);
+    let variants = branches
+        .into_iter()
+        .map(|(value, members)| Variant {
+            value: value.to_string(),
+            ty: struct_type(spec, &format!("{name}-{value}"), members),
+            condition: None,
+        })
+        .collect();
+    named(spec, name, TypeKind::Union { base: None, members, discriminator: "shape".into(), variants })
+}
+
+/// `q` returning OLD's struct `{name, size}`.
+fn widget_struct() -> Spec {
+    let mut old = qapi();
+    let w = struct_type(&mut old, "w1", vec![arg("name", STR, 1), arg("size", INT, 2)]);
+    command(&mut old, "q", 1, vec![], Some(w));
+    old
+}
+
+/// `q` returning a union on `shape` with `size` in the branches listed in `size_in`.
+fn widget_union(values: &[&str], common: Vec<Member>, size_in: &[&str], size_ty: TypeRef) -> Spec {
+    let mut new = qapi();
+    let branches = values
+        .iter()
+        .map(|v| {
+            let mut members = vec![arg(&format!("{v}-only"), BOOL, 50)];
+            if size_in.contains(v) {
+                members.push(arg("size", size_ty.clone(), 51));
+            }
+            (*v, members)
+        })
+        .collect();
+    let mut all = vec![arg("name", STR, 41)];
+    all.extend(common);
+    let w = shape_union(&mut new, "w2", values, all, branches);
+    command(&mut new, "q", 1, vec![], Some(w));
+    new
+}
+
+/// Every change of `forward` has its reverse in `backward` (the property test's check).
+fn assert_reverses(forward: &CompatReport, backward: &CompatReport) {
+    assert_eq!(forward.changes.len(), backward.changes.len(), "{forward:#?}\n{backward:#?}");
+    for c in &forward.changes {
+        let path = match c.kind {
+            ChangeKind::Added | ChangeKind::ValueAdded => c.path.clone(),
+            _ => c.old_path.clone().unwrap_or_else(|| c.path.clone()),
+        };
+        let twin = backward
+            .changes
+            .iter()
+            .find(|r| r.kind == c.kind.reversed() && r.path == path && r.rule == swapped_rule(c));
+        assert!(twin.is_some(), "no reverse of {c:#?} in {:#?}", backward.changes);
+    }
+}
+
+#[test]
+fn output_member_moved_into_one_branch_of_a_new_discriminator_is_one_warning() {
+    let (old, new) = (widget_struct(), widget_union(&["round", "square"], vec![], &["round"], INT));
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        rows(&report),
+        vec![
+            row(
+                Severity::Compatible,
+                Rule::K4,
+                ChangeKind::Added,
+                "q.return.shape",
+                None,
+                "new mandatory member `shape` (enum): readers must ignore unknown keys; may use it"
+            ),
+            row(
+                Severity::Warning,
+                Rule::K4,
+                ChangeKind::MovedIntoBranch,
+                "q.return{shape=round}.size",
+                Some("q.return.size"),
+                "member `size` (int) moved from the common members into branch shape=round: still sent \
+                 when `shape` is `round`, absent when it is `square`; readers must check `shape` before \
+                 relying on it (OLD had no `shape` and a branch kept `size`, so the values without it \
+                 presumably came with `shape`: existing readers keep working)"
+            ),
+            row(
+                Severity::Compatible,
+                Rule::K4,
+                ChangeKind::Added,
+                "q.return{shape=round}.round-only",
+                None,
+                "new mandatory member `round-only` (bool): readers must ignore unknown keys; may use it"
+            ),
+            row(
+                Severity::Compatible,
+                Rule::K4,
+                ChangeKind::Added,
+                "q.return{shape=square}.square-only",
+                None,
+                "new mandatory member `square-only` (bool): readers must ignore unknown keys; may use it"
+            ),
+        ]
+    );
+    let moved = expect(&report, "q.return{shape=round}.size");
+    assert_eq!(
+        (moved.old.as_deref(), moved.new.as_deref(), moved.gates),
+        (Some("m.txt:2"), Some("m.txt:51"), true)
+    );
+    assert!(!report.trips(FailOn::Breaking));
+    assert_reverses(&report, &compat::diff(&new, &old));
+}
+
+#[test]
+fn output_member_moved_into_branches_against_a_known_discriminator() {
+    // OLD already had `shape` with `size` common; NEW keeps `size` for `round` only.
+    let old = widget_union(&["round", "square"], vec![arg("size", INT, 2)], &[], INT);
+    let new = widget_union(&["round", "square"], vec![], &["round"], INT);
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        rows(&report),
+        vec![row(
+            Severity::Breaking,
+            Rule::K4,
+            ChangeKind::MovedIntoBranch,
+            "q.return{shape=round}.size",
+            Some("q.return.size"),
+            "member `size` (int) moved from the common members into branch shape=round: still sent \
+             when `shape` is `round`, absent when it is `square`; readers must check `shape` before \
+             relying on it (OLD also sent `square`: readers relying on it there break)"
+        )]
+    );
+    assert_reverses(&report, &compat::diff(&new, &old));
+
+    // NEW adds `hex` without `size`, keeps it for both old values: only new objects lack it.
+    let new = widget_union(&["round", "square", "hex"], vec![], &["round", "square"], INT);
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        rows(&report),
+        vec![
+            row(
+                Severity::Warning,
+                Rule::K6,
+                ChangeKind::ValueAdded,
+                "q.return.shape=hex",
+                None,
+                "may now be 'hex': readers must handle values they do not know (may break strict readers)"
+            ),
+            row(
+                Severity::Warning,
+                Rule::K4,
+                ChangeKind::MovedIntoBranch,
+                "q.return{shape=round}.size",
+                Some("q.return.size"),
+                "member `size` (int) moved from the common members into branches shape=round, \
+                 shape=square: still sent when `shape` is `round` or `square`, absent when it is `hex`; \
+                 readers must check `shape` before relying on it (OLD never sent the values that lack \
+                 it: existing readers keep working)"
+            ),
+        ]
+    );
+    assert_reverses(&report, &compat::diff(&new, &old));
+}
+
+#[test]
+fn member_moved_into_every_branch_is_info_and_out_of_branches_compatible() {
+    let old = widget_struct();
+    let every = widget_union(&["round", "square"], vec![], &["round", "square"], INT);
+    let report = compat::diff(&old, &every);
+    let moved = expect(&report, "q.return{shape=round}.size");
+    assert_eq!(
+        (moved.severity, moved.rule, moved.kind, moved.old_path.as_deref(), moved.message.as_str()),
+        (
+            Severity::Info,
+            Rule::K4,
+            ChangeKind::MovedIntoBranch,
+            Some("q.return.size"),
+            "member `size` (int) moved from the common members into every branch of `shape`: still sent \
+             whatever `shape` is; nothing to change"
+        )
+    );
+    assert!(report.at("q.return{shape=square}.size").is_none(), "one change for every branch");
+    assert_reverses(&report, &compat::diff(&every, &old));
+
+    // The other way round: out of every branch (info), out of one branch (compatible).
+    let report = compat::diff(&every, &old);
+    assert_eq!(
+        rows(&report).into_iter().filter(|r| r.2 == ChangeKind::MovedOutOfBranch).collect::<Vec<_>>(),
+        vec![row(
+            Severity::Info,
+            Rule::K4,
+            ChangeKind::MovedOutOfBranch,
+            "q.return.size",
+            Some("q.return{shape=round}.size"),
+            "member `size` (int) moved from every branch of `shape` into the common members: sent \
+             whatever `shape` is, as before; nothing to change"
+        )]
+    );
+    let one = widget_union(&["round", "square"], vec![], &["round"], INT);
+    let report = compat::diff(&one, &old);
+    assert_eq!(
+        rows(&report),
+        vec![
+            row(
+                Severity::Breaking,
+                Rule::K4,
+                ChangeKind::Removed,
+                "q.return.shape",
+                None,
+                "member `shape` (enum) is no longer sent: readers relying on it break; treat it as absent"
+            ),
+            row(
+                Severity::Compatible,
+                Rule::K4,
+                ChangeKind::MovedOutOfBranch,
+                "q.return.size",
+                Some("q.return{shape=round}.size"),
+                "member `size` (int) moved from branch shape=round into the common members: now sent \
+                 whatever `shape` is (before only when it was `round`); readers may rely on it without \
+                 checking `shape`"
+            ),
+            row(
+                Severity::Breaking,
+                Rule::K4,
+                ChangeKind::Removed,
+                "q.return{shape=round}.round-only",
+                None,
+                "member `round-only` (bool) is no longer sent: readers relying on it break; treat it as absent"
+            ),
+            row(
+                Severity::Breaking,
+                Rule::K4,
+                ChangeKind::Removed,
+                "q.return{shape=square}.square-only",
+                None,
+                "member `square-only` (bool) is no longer sent: readers relying on it break; treat it as absent"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn member_moved_with_a_type_change_is_a_move_plus_a_k5_change() {
+    let (old, new) = (widget_struct(), widget_union(&["round", "square"], vec![], &["round"], STR));
+    let report = compat::diff(&old, &new);
+    let moves: Vec<Row> = rows(&report).into_iter().filter(|r| r.3.ends_with(".size")).collect();
+    assert_eq!(
+        moves,
+        vec![
+            row(
+                Severity::Warning,
+                Rule::K4,
+                ChangeKind::MovedIntoBranch,
+                "q.return{shape=round}.size",
+                Some("q.return.size"),
+                "member `size` (int) moved from the common members into branch shape=round: still sent \
+                 when `shape` is `round`, absent when it is `square`; readers must check `shape` before \
+                 relying on it (OLD had no `shape` and a branch kept `size`, so the values without it \
+                 presumably came with `shape`: existing readers keep working)"
+            ),
+            row(
+                Severity::Breaking,
+                Rule::K5,
+                ChangeKind::TypeChanged,
+                "q.return{shape=round}.size",
+                Some("q.return.size"),
+                "member type changed from int to str: expect str values"
+            ),
+        ]
+    );
+    assert_reverses(&report, &compat::diff(&new, &old));
+}
+
+/// `c` taking OLD's `{name, size?}` or a union on `shape`, `size?` in the branches listed.
+fn args_spec(union: Option<(&[&str], &[&str])>, size_common: bool) -> Spec {
+    let mut spec = qapi();
+    let mut common = vec![arg("name", STR, 1)];
+    if size_common {
+        common.push(opt("size", INT, 2));
+    }
+    let ty = match union {
+        None => struct_type(&mut spec, "a1", common),
+        Some((values, size_in)) => {
+            let branches = values
+                .iter()
+                .map(|v| (*v, if size_in.contains(v) { vec![opt("size", INT, 52)] } else { vec![] }))
+                .collect();
+            shape_union(&mut spec, "a2", values, common, branches)
+        }
+    };
+    let mut c = Command::new("c", Source::new("c.txt", 1));
+    c.args = Some(ty);
+    spec.commands.insert("c".into(), c);
+    spec
+}
+
+#[test]
+fn argument_moved_into_branches_breaks_callers_unless_only_new_values_lose_it() {
+    // No discriminator before: every call must now send `shape` (its own K2), and `size`
+    // only with `shape` = `round`.
+    let old = args_spec(None, true);
+    let new = args_spec(Some((&["round", "square"], &["round"])), false);
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        rows(&report),
+        vec![
+            row(
+                Severity::Breaking,
+                Rule::K2,
+                ChangeKind::Added,
+                "c.arguments.shape",
+                None,
+                "new mandatory argument `shape` (enum): every call must now pass it"
+            ),
+            row(
+                Severity::Breaking,
+                Rule::K3,
+                ChangeKind::MovedIntoBranch,
+                "c.arguments{shape=round}.size",
+                Some("c.arguments.size"),
+                "argument `size` (int) moved from the common arguments into branch shape=round: accepted \
+                 when `shape` is `round`, rejected (\"Parameter 'size' is unexpected\") when it is \
+                 `square`; calls passing `size` must now send `shape` set to `round` (OLD had no `shape` \
+                 and accepted `size` without it)"
+            ),
+        ]
+    );
+    assert_reverses(&report, &compat::diff(&new, &old));
+
+    // `shape` known before: calls with `square` passing `size` now fail.
+    let old = args_spec(Some((&["round", "square"], &[])), true);
+    let report = compat::diff(&old, &new);
+    assert_eq!(
+        rows(&report),
+        vec![row(
+            Severity::Breaking,
+            Rule::K3,
+            ChangeKind::MovedIntoBranch,
+            "c.arguments{shape=round}.size",
+            Some("c.arguments.size"),
+            "argument `size` (int) moved from the common arguments into branch shape=round: accepted \
+             when `shape` is `round`, rejected (\"Parameter 'size' is unexpected\") when it is `square`; \
+             pass `size` only with `shape` set to `round` (OLD accepted it with `square` too: such calls \
+             now fail)"
+        )]
+    );
+    assert_reverses(&report, &compat::diff(&new, &old));
+
+    // Only a new value loses it: existing calls keep working.
+    let new = args_spec(Some((&["round", "square", "hex"], &["round", "square"])), false);
+    let report = compat::diff(&old, &new);
+    let moved = expect(&report, "c.arguments{shape=round}.size");
+    assert_eq!(
+        (moved.severity, moved.rule, moved.kind),
+        (Severity::Compatible, Rule::K3, ChangeKind::MovedIntoBranch)
+    );
+    assert!(
+        moved.message.ends_with(
+            "pass `size` only with `shape` set to `round` or `square` (OLD never accepted the values \
+             that lack it: existing calls keep working)"
+        ),
+        "{}",
+        moved.message
+    );
+    assert_reverses(&report, &compat::diff(&new, &old));
+
+    // Out of a branch into the common arguments: accepted with every value now.
+    let report = compat::diff(&args_spec(Some((&["round", "square"], &["round"])), false), &old);
+    assert_eq!(
+        rows(&report),
+        vec![row(
+            Severity::Compatible,
+            Rule::K2,
+            ChangeKind::MovedOutOfBranch,
+            "c.arguments.size",
+            Some("c.arguments{shape=round}.size"),
+            "argument `size` (int) moved from branch shape=round into the common arguments: now accepted \
+             whatever `shape` is (before only when it was `round`); existing calls keep working"
+        )]
+    );
+}
+
 #[test]
 fn renderers_carry_every_change() {
     let mut old = qapi();
@@ -392,8 +806,11 @@ fn renderers_carry_every_change() {
 /// A member as generated: name index, type choice, optional.
 type GenMember = (usize, u8, bool);
 
-/// A command as generated: name index, arguments, return members (if any), deprecated.
-type GenCommand = (usize, Vec<GenMember>, Option<Vec<GenMember>>, bool);
+/// A command as generated: name index, arguments, return members (if any), deprecated, and
+/// union branches `kind=a` and `kind=b` (`kind=c` has none) that, when given, make both the
+/// arguments and the return unions on `kind` (so members move between common and branches).
+type GenCommand =
+    (usize, Vec<GenMember>, Option<Vec<GenMember>>, bool, Option<(Vec<GenMember>, Vec<GenMember>)>);
 
 const MEMBER_NAMES: [&str; 6] = ["alpha", "buf_size", "buf-size", "x-beta", "beta", "gamma"];
 const ENUM_VALUES: [&str; 4] = ["on", "off", "x-auto", "auto"];
@@ -416,7 +833,13 @@ fn gen_members() -> impl Strategy<Value = Vec<GenMember>> {
 fn gen_model() -> impl Strategy<Value = GenModel> {
     (
         prop::collection::vec(
-            (0..COMMAND_NAMES.len(), gen_members(), prop::option::of(gen_members()), any::<bool>()),
+            (
+                0..COMMAND_NAMES.len(),
+                gen_members(),
+                prop::option::of(gen_members()),
+                any::<bool>(),
+                prop::option::of((gen_members(), gen_members())),
+            ),
             0..4,
         ),
         prop::collection::vec((0..EVENT_NAMES.len(), gen_members()), 0..3),
@@ -438,11 +861,13 @@ fn build(g: &GenModel, salt: &str) -> Spec {
     let values: Vec<&str> = values.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
     let enum_ty = enum_type(&mut spec, &fresh("e"), &values);
     let inner = struct_type(&mut spec, &fresh("s"), vec![arg("depth", INT, 1), opt("name", STR, 2)]);
-    let mut members = |spec: &mut Spec, list: &[GenMember]| -> TypeRef {
+    let kind_ty = enum_type(&mut spec, &fresh("k"), &["a", "b", "c"]);
+    // Members named in `taken` (a union's common members) are left out of its branches.
+    let member_list = |list: &[GenMember], taken: &[Member]| -> Vec<Member> {
         let mut out: Vec<Member> = Vec::new();
         for (i, &(n, ty, optional)) in list.iter().enumerate() {
             let name = MEMBER_NAMES[n];
-            if out.iter().any(|m| m.name == name) {
+            if out.iter().chain(taken).any(|m| m.name == name) {
                 continue;
             }
             let ty = match ty {
@@ -455,13 +880,30 @@ fn build(g: &GenModel, salt: &str) -> Spec {
             };
             out.push(member(name, ty, optional, i as u32 + 1));
         }
-        struct_type(spec, &fresh("o"), out)
+        out
     };
-    for (n, args, returns, deprecated) in &g.commands {
+    let mut members =
+        |spec: &mut Spec, list: &[GenMember], branches: Option<&(Vec<GenMember>, Vec<GenMember>)>| {
+            let common = member_list(list, &[]);
+            let Some((a, b)) = branches else { return struct_type(spec, &fresh("o"), common) };
+            let mut variants = Vec::new();
+            for (value, list) in [("a", a), ("b", b)] {
+                let ty = struct_type(spec, &fresh("o"), member_list(list, &common));
+                variants.push(Variant { value: value.into(), ty, condition: None });
+            }
+            let mut all = vec![arg("kind", kind_ty.clone(), 9)];
+            all.extend(common);
+            named(
+                spec,
+                &fresh("u"),
+                TypeKind::Union { base: None, members: all, discriminator: "kind".into(), variants },
+            )
+        };
+    for (n, args, returns, deprecated, branches) in &g.commands {
         let name = COMMAND_NAMES[*n];
         let mut c = Command::new(name, Source::new("c.txt", *n as u32 + 1));
-        c.args = Some(members(&mut spec, args));
-        c.returns = returns.as_ref().map(|r| members(&mut spec, r));
+        c.args = Some(members(&mut spec, args, branches.as_ref()));
+        c.returns = returns.as_ref().map(|r| members(&mut spec, r, branches.as_ref()));
         if *deprecated {
             c.features.push("deprecated".into());
         }
@@ -470,18 +912,21 @@ fn build(g: &GenModel, salt: &str) -> Spec {
     for (n, data) in &g.events {
         let name = EVENT_NAMES[*n];
         let mut e = Event::new(name, Source::new("e.txt", *n as u32 + 1));
-        e.data = Some(members(&mut spec, data));
+        e.data = Some(members(&mut spec, data, None));
         spec.events.insert(name.to_string(), e);
     }
     spec
 }
 
-/// The rule an addition or removal has once OLD and NEW are swapped: an argument added
-/// (K2) is an argument removed (K3) the other way round.
+/// The rule an addition, removal or move has once OLD and NEW are swapped: an argument
+/// added (K2) is an argument removed (K3) the other way round.
 fn swapped_rule(change: &Change) -> Rule {
     match (change.rule, change.kind) {
         (Rule::K2, ChangeKind::Added) => Rule::K3,
         (Rule::K3, ChangeKind::Removed) => Rule::K2,
+        // An argument moved into branches is removed from some calls, moved out added to some.
+        (Rule::K3, ChangeKind::MovedIntoBranch) => Rule::K2,
+        (Rule::K2, ChangeKind::MovedOutOfBranch) => Rule::K3,
         (rule, _) => rule,
     }
 }
@@ -678,8 +1123,85 @@ fn qemu_72_to_100_argument_level_findings_checked_by_hand() {
     );
     assert_eq!(report.for_subject("query-blockstats").len(), 12);
     let s = report.summary();
-    assert_eq!((s.breaking, s.warning, s.compatible, s.info, s.ungated), (54, 31, 180, 0, 14));
+    // Before moves were recognised, query-sev's policy and handle counted as 2 breaking
+    // removals plus 2 compatible additions (54, 31, 180); now they are 2 warnings.
+    assert_eq!((s.breaking, s.warning, s.compatible, s.info, s.ungated), (52, 33, 178, 0, 14));
     assert!(report.trips(FailOn::Breaking));
+}
+
+/// query-sev: 7.2's SevInfo struct became a union on the new `sev-type` in 10.0, and its
+/// `policy` and `handle` moved into branch `sev-type=sev` (SEV-SNP guests have neither).
+/// One move each, not a removal plus an addition.
+#[test]
+fn qemu_72_to_100_query_sev_policy_and_handle_moved_into_the_sev_branch() {
+    let (report, _, _) = qemu_72_to_100();
+    let moved = |m: &str| {
+        format!(
+            "member `{m}` (int) moved from the common members into branch sev-type=sev: still sent when \
+             `sev-type` is `sev`, absent when it is `sev-snp`; readers must check `sev-type` before \
+             relying on it (OLD had no `sev-type` and a branch kept `{m}`, so the values without it \
+             presumably came with `sev-type`: existing readers keep working)"
+        )
+    };
+    let got: Vec<Row> = report
+        .for_subject("query-sev")
+        .into_iter()
+        .map(|c| (c.severity, c.rule, c.kind, c.path.clone(), c.old_path.clone(), c.message.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            row(
+                Severity::Compatible,
+                Rule::K4,
+                ChangeKind::Added,
+                "query-sev.return.sev-type",
+                None,
+                "new mandatory member `sev-type` (enum): readers must ignore unknown keys; may use it"
+            ),
+            row(
+                Severity::Warning,
+                Rule::K4,
+                ChangeKind::MovedIntoBranch,
+                "query-sev.return{sev-type=sev}.policy",
+                Some("query-sev.return.policy"),
+                &moved("policy")
+            ),
+            row(
+                Severity::Warning,
+                Rule::K4,
+                ChangeKind::MovedIntoBranch,
+                "query-sev.return{sev-type=sev}.handle",
+                Some("query-sev.return.handle"),
+                &moved("handle")
+            ),
+            row(
+                Severity::Compatible,
+                Rule::K4,
+                ChangeKind::Added,
+                "query-sev.return{sev-type=sev-snp}.snp-policy",
+                None,
+                "new mandatory member `snp-policy` (int): readers must ignore unknown keys; may use it"
+            ),
+        ]
+    );
+    let policy = expect(&report, "query-sev.return{sev-type=sev}.policy");
+    assert_eq!(
+        (policy.old.as_deref(), policy.new.as_deref(), policy.gates),
+        (
+            Some("corpus/qemu-7.2/qemu-system-x86_64.json:7635"),
+            Some("corpus/qemu-10.0/qemu-system-x86_64.json:16973"),
+            true
+        )
+    );
+    // No member anywhere is reported both removed and, under the same name, added in a branch.
+    for c in report.changes.iter().filter(|c| c.kind == ChangeKind::Removed && c.path != c.subject) {
+        let name = c.path.rsplit('.').next().unwrap_or_default();
+        let twin = report.changes.iter().find(|a| {
+            a.kind == ChangeKind::Added && a.subject == c.subject && a.path.ends_with(&format!("}}.{name}"))
+        });
+        assert!(twin.is_none(), "{c:#?} and {twin:#?} are one move");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

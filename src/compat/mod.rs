@@ -7,6 +7,12 @@
 //! from each event's data (output). Type names are never compared: introspection masks them
 //! as numbers that change between builds and parsers invent names for inline objects.
 //!
+//! A member that moved between an object's common members and its union branches (QEMU
+//! 7.2 → 10.0: `query-sev`'s `policy` went into branch `sev-type=sev` when SevInfo became a
+//! union) is one [`ChangeKind::MovedIntoBranch`] or [`ChangeKind::MovedOutOfBranch`] change,
+//! not a removal plus an addition; its severity depends on which discriminator values lose
+//! the member and whether OLD could produce (or accept) them (see `walk`'s docs).
+//!
 //! Every [`Change`] carries the K rule, a [`Severity`], a path such as
 //! `query-blockstats.return[].stats.account_invalid`, the old and new `FILE:LINE`, and a
 //! message saying what a client must do. Changes to unstable items (`x-` names, the
@@ -66,11 +72,13 @@ impl fmt::Display for Severity {
 pub enum Rule {
     /// Command or event removed (or added).
     K1,
-    /// Argument added, or its optionality changed.
+    /// Argument added (or moved out of union branches into the common arguments), or its
+    /// optionality changed.
     K2,
-    /// Argument removed.
+    /// Argument removed (or moved from the common arguments into union branches).
     K3,
-    /// Output member added, removed, or its optionality changed.
+    /// Output member added, removed, moved between common members and union branches, or
+    /// its optionality changed.
     K4,
     /// Type changed.
     K5,
@@ -117,6 +125,14 @@ pub enum ChangeKind {
     NowUnstable,
     /// The item lost the `unstable` feature.
     NowStable,
+    /// A member or argument left an object's common members for one or more of its union
+    /// branches: it is now present only for some discriminator values. `path` is the first
+    /// branch that has it (`query-sev.return{sev-type=sev}.policy`), `old_path` where it was.
+    MovedIntoBranch,
+    /// A member or argument left one or more union branches for the object's common
+    /// members: it is now present whatever the discriminator is. `path` is the common
+    /// member, `old_path` the first branch that had it.
+    MovedOutOfBranch,
 }
 
 impl ChangeKind {
@@ -135,6 +151,8 @@ impl ChangeKind {
             ChangeKind::Undeprecated => ChangeKind::Deprecated,
             ChangeKind::NowUnstable => ChangeKind::NowStable,
             ChangeKind::NowStable => ChangeKind::NowUnstable,
+            ChangeKind::MovedIntoBranch => ChangeKind::MovedOutOfBranch,
+            ChangeKind::MovedOutOfBranch => ChangeKind::MovedIntoBranch,
         }
     }
 }

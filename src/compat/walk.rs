@@ -6,6 +6,25 @@
 //! arrays, enums (value sets) and builtins. Type *names* are never compared. A visited set
 //! of (old type, new type, direction) per subject stops recursive types, and lets a type
 //! reached both as input and as output get both treatments.
+//!
+//! **Moves between common members and union branches.** A member in OLD's common members
+//! that NEW has only in some union branches (or the reverse) is one move, compared with its
+//! counterpart in each branch that has it (type and optionality changes are reported there,
+//! separately). Its severity, for discriminator `D`, where the values that *lose* the member
+//! are NEW's values of `D` whose branch lacks it (values without a branch included):
+//!
+//! | move | no value loses it | OLD had `D` as an enum | OLD had no `D` (or not an enum) |
+//! |---|---|---|---|
+//! | output, into branches (K4) | info | breaking if a value OLD produced loses it, else warning | warning |
+//! | input, into branches (K3) | info | breaking if a value OLD accepted loses it, else compatible | breaking |
+//! | output, out of branches (K4) | info | compatible | compatible |
+//! | input, out of branches (K2) | info | compatible | compatible |
+//!
+//! Output with no `D` in OLD is a warning, not breaking: every object old QEMU sent had the
+//! member, and a branch kept it, so the values that lack it describe kinds of objects that
+//! arrived with `D` (like a new output enum value, K6: a warning). Readers must check `D`.
+//! Input with no `D` in OLD breaks: a call passing the argument must now send the value of
+//! `D` whose branch takes it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -644,35 +663,223 @@ impl<'a> Walker<'a> {
     fn compare_objects(&mut self, old: Option<&'a TypeRef>, new: Option<&'a TypeRef>, at: &At) {
         let om: Vec<&'a Member> = old.map(|t| self.old.members(t)).unwrap_or_default();
         let nm: Vec<&'a Member> = new.map(|t| self.new.members(t)).unwrap_or_default();
-        self.compare_members(&om, &nm, at);
         let ov: &'a [Variant] = old.map(|t| self.old.variants(t)).unwrap_or(&[]);
         let nv: &'a [Variant] = new.map(|t| self.new.variants(t)).unwrap_or(&[]);
+        let old_side = Union::of(self.old, old, &om, ov);
+        let new_side = Union::of(self.new, new, &nm, nv);
+        // Common members of one side found in the other side's branches moved there.
+        let moved_in: Vec<&'a Member> =
+            om.iter().copied().filter(|o| !has(&nm, &o.name) && new_side.has(&o.name)).collect();
+        let moved_out: Vec<&'a Member> =
+            nm.iter().copied().filter(|n| !has(&om, &n.name) && old_side.has(&n.name)).collect();
+        let om_rest: Vec<&'a Member> = om.iter().copied().filter(|o| !has(&moved_in, &o.name)).collect();
+        let nm_rest: Vec<&'a Member> = nm.iter().copied().filter(|n| !has(&moved_out, &n.name)).collect();
+        self.compare_members(&om_rest, &nm_rest, at);
         if ov.is_empty() && nv.is_empty() {
             return;
+        }
+        for o in &moved_in {
+            self.moved_into_branches(o, &om, &nm, &new_side, at);
+        }
+        for n in &moved_out {
+            self.moved_out_of_branches(n, &old_side, at);
         }
         let discriminator =
             discriminator(self.new, new).or_else(|| discriminator(self.old, old)).unwrap_or_default();
         let old_values = branch_values(self.old, old, &om);
         let new_values = branch_values(self.new, new, &nm);
+        // Moved members were compared above, with their counterpart in each branch.
+        let old_branch = |ty: &'a TypeRef| -> Vec<&'a Member> {
+            self.old.members(ty).into_iter().filter(|m| !has(&moved_out, &m.name)).collect()
+        };
+        let new_branch = |ty: &'a TypeRef| -> Vec<&'a Member> {
+            self.new.members(ty).into_iter().filter(|m| !has(&moved_in, &m.name)).collect()
+        };
         let mut values: Vec<&str> = ov.iter().map(|v| v.value.as_str()).collect();
         values.extend(nv.iter().map(|v| v.value.as_str()).filter(|v| !ov.iter().any(|o| o.value == *v)));
         for value in values {
             let (o, n) = (ov.iter().find(|v| v.value == value), nv.iter().find(|v| v.value == value));
             let here = at.suffix(&format!("{{{discriminator}={value}}}"));
             match (o, n) {
-                (Some(o), Some(n)) => self.compare(Some(&o.ty), Some(&n.ty), &here),
+                (Some(o), Some(n)) if moved_in.is_empty() && moved_out.is_empty() => {
+                    self.compare(Some(&o.ty), Some(&n.ty), &here)
+                }
+                (Some(o), Some(n)) => {
+                    let (obm, nbm) = (old_branch(&o.ty), new_branch(&n.ty));
+                    self.compare_members(&obm, &nbm, &here);
+                }
                 // A branch whose discriminator value exists only on one side is covered by
                 // the K6 change of the discriminator; otherwise its members came or went.
                 (Some(o), None) if accepts(&new_values, value) => {
-                    let members = self.old.members(&o.ty);
+                    let members = old_branch(&o.ty);
                     self.compare_members(&members, &[], &here);
                 }
                 (None, Some(n)) if accepts(&old_values, value) => {
-                    let members = self.new.members(&n.ty);
+                    let members = new_branch(&n.ty);
                     self.compare_members(&[], &members, &here);
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// OLD's common member `o` is, in NEW, only in some union branches: one move change at
+    /// the first branch that has it, then `o` compared with each branch's member.
+    fn moved_into_branches(
+        &mut self,
+        o: &'a Member,
+        om: &[&'a Member],
+        nm: &[&'a Member],
+        new_side: &Union<'a>,
+        at: &At,
+    ) {
+        let d = new_side.discriminator.as_str();
+        let keep = new_side.with(&o.name);
+        let Some(&(first, first_member)) = keep.first() else { return };
+        let kept: Vec<&str> = keep.iter().map(|(v, _)| *v).collect();
+        let lose: Vec<&str> =
+            new_side.values.iter().map(String::as_str).filter(|v| !kept.contains(v)).collect();
+        // What OLD could produce or accept for `d`: known only when it had `d` as an enum.
+        let old_d = om.iter().find(|m| m.name == d);
+        let old_values = old_d.and_then(|m| enum_values(self.old, &m.ty));
+        let lost_old: Vec<&str> = match &old_values {
+            Some(vs) => lose.iter().copied().filter(|l| vs.iter().any(|v| v == l)).collect(),
+            None => Vec::new(),
+        };
+        let ty = describe(self.old, Some(&o.ty), 0);
+        let (name, role) = (&o.name, at.role());
+        let (common, verb_in, verb_out) = if at.is_input() {
+            ("arguments", "accepted", "rejected (\"Parameter '{m}' is unexpected\")")
+        } else {
+            ("members", "still sent", "absent")
+        };
+        let verb_out = verb_out.replace("{m}", name);
+        let found = if lose.is_empty() && !(at.is_input() && nm.iter().any(|m| m.name == d && m.optional)) {
+            Found {
+                rule: if at.is_input() { Rule::K3 } else { Rule::K4 },
+                severity: Severity::Info,
+                kind: ChangeKind::MovedIntoBranch,
+                message: format!(
+                    "{role} `{name}` ({ty}) moved from the common {common} into every branch of `{d}`: \
+                     {verb_in} whatever `{d}` is; nothing to change"
+                ),
+            }
+        } else {
+            let mut core = format!(
+                "{role} `{name}` ({ty}) moved from the common {common} into {}: {verb_in} when `{d}` is {}",
+                branch_list(d, &kept),
+                value_list(&kept, " or ")
+            );
+            if !lose.is_empty() {
+                core.push_str(&format!(", {verb_out} when it is {}", value_list(&lose, " or ")));
+            }
+            let check = format!("readers must check `{d}` before relying on it");
+            let with = format!("`{d}` set to {}", value_list(&kept, " or "));
+            let no_d = if old_d.is_some() { format!("no enum `{d}`") } else { format!("no `{d}`") };
+            let lost = value_list(&lost_old, " and ");
+            let (severity, action, why) = match (at.is_input(), &old_values, lost_old.is_empty()) {
+                (false, Some(_), false) => (
+                    Severity::Breaking,
+                    check,
+                    format!("OLD also sent {lost}: readers relying on it there break"),
+                ),
+                (false, Some(_), true) => (
+                    Severity::Warning,
+                    check,
+                    "OLD never sent the values that lack it: existing readers keep working".to_string(),
+                ),
+                (false, None, _) => (
+                    Severity::Warning,
+                    check,
+                    format!(
+                        "OLD had {no_d} and a branch kept `{name}`, so the values without it presumably \
+                         came with `{d}`: existing readers keep working"
+                    ),
+                ),
+                (true, Some(_), false) => (
+                    Severity::Breaking,
+                    format!("pass `{name}` only with {with}"),
+                    format!("OLD accepted it with {lost} too: such calls now fail"),
+                ),
+                (true, Some(_), true) => (
+                    Severity::Compatible,
+                    format!("pass `{name}` only with {with}"),
+                    "OLD never accepted the values that lack it: existing calls keep working".to_string(),
+                ),
+                (true, None, _) => (
+                    Severity::Breaking,
+                    format!("calls passing `{name}` must now send {with}"),
+                    format!("OLD had {no_d} and accepted `{name}` without it"),
+                ),
+            };
+            Found {
+                rule: if at.is_input() { Rule::K3 } else { Rule::K4 },
+                severity,
+                kind: ChangeKind::MovedIntoBranch,
+                message: format!("{core}; {action} ({why})"),
+            }
+        };
+        let branch_at = |value: &str| At {
+            path: format!("{}{{{d}={value}}}", at.path),
+            old_path: at.old_path.clone(),
+            ..at.clone()
+        };
+        self.push(&branch_at(first).member(Some(o), Some(first_member)), found);
+        for (value, n) in keep {
+            self.compare_member(o, n, &branch_at(value));
+        }
+    }
+
+    /// NEW's common member `n` was, in OLD, only in some union branches: one move change at
+    /// the common member, then each OLD branch's member compared with `n`.
+    fn moved_out_of_branches(&mut self, n: &'a Member, old_side: &Union<'a>, at: &At) {
+        let d = old_side.discriminator.as_str();
+        let had = old_side.with(&n.name);
+        let Some(&(first, first_member)) = had.first() else { return };
+        let kept: Vec<&str> = had.iter().map(|(v, _)| *v).collect();
+        let lacked: Vec<&str> =
+            old_side.values.iter().map(String::as_str).filter(|v| !kept.contains(v)).collect();
+        let ty = describe(self.new, Some(&n.ty), 0);
+        let (name, role) = (&n.name, at.role());
+        let (common, verb, action) = if at.is_input() {
+            ("arguments", "accepted", "existing calls keep working")
+        } else {
+            ("members", "sent", "readers may rely on it without checking `{d}`")
+        };
+        let action = action.replace("{d}", d);
+        let (severity, message) = if lacked.is_empty() {
+            (
+                Severity::Info,
+                format!(
+                    "{role} `{name}` ({ty}) moved from every branch of `{d}` into the common {common}: \
+                     {verb} whatever `{d}` is, as before; nothing to change"
+                ),
+            )
+        } else {
+            (
+                Severity::Compatible,
+                format!(
+                    "{role} `{name}` ({ty}) moved from {} into the common {common}: now {verb} whatever `{d}` is \
+                     (before only when it was {}); {action}",
+                    branch_list(d, &kept),
+                    value_list(&kept, " or ")
+                ),
+            )
+        };
+        let found = Found {
+            rule: if at.is_input() { Rule::K2 } else { Rule::K4 },
+            severity,
+            kind: ChangeKind::MovedOutOfBranch,
+            message,
+        };
+        let branch_at = |value: &str| At {
+            path: at.path.clone(),
+            old_path: format!("{}{{{d}={value}}}", at.old_path),
+            ..at.clone()
+        };
+        self.push(&branch_at(first).member(Some(first_member), Some(n)), found);
+        for (value, o) in had {
+            self.compare_member(o, n, &branch_at(value));
         }
     }
 
@@ -1041,7 +1248,64 @@ fn discriminator(spec: &Spec, ty: Option<&TypeRef>) -> Option<String> {
 fn branch_values(spec: &Spec, ty: Option<&TypeRef>, members: &[&Member]) -> Option<Vec<String>> {
     let name = discriminator(spec, ty)?;
     let member = members.iter().find(|m| m.name == name)?;
-    match spec.resolve(&member.ty).map(|d| &d.kind) {
+    enum_values(spec, &member.ty)
+}
+
+/// One side of an object seen as a union: its discriminator, every value the discriminator
+/// takes (the enum's values, or the branches' when the enum is unknown) and each branch's
+/// members. A struct is a union without branches.
+struct Union<'a> {
+    discriminator: String,
+    values: Vec<String>,
+    branches: Vec<(&'a str, Vec<&'a Member>)>,
+}
+
+impl<'a> Union<'a> {
+    fn of(spec: &'a Spec, ty: Option<&'a TypeRef>, common: &[&'a Member], variants: &'a [Variant]) -> Self {
+        let branches: Vec<(&'a str, Vec<&'a Member>)> =
+            variants.iter().map(|v| (v.value.as_str(), spec.members(&v.ty))).collect();
+        let values = branch_values(spec, ty, common)
+            .unwrap_or_else(|| branches.iter().map(|(v, _)| v.to_string()).collect());
+        Union { discriminator: discriminator(spec, ty).unwrap_or_default(), values, branches }
+    }
+
+    /// Whether some branch has a member of this name.
+    fn has(&self, name: &str) -> bool {
+        self.branches.iter().any(|(_, members)| has(members, name))
+    }
+
+    /// The branches that have a member of this name, with that member, in branch order.
+    fn with(&self, name: &str) -> Vec<(&'a str, &'a Member)> {
+        self.branches
+            .iter()
+            .filter_map(|(value, members)| members.iter().find(|m| m.name == name).map(|m| (*value, *m)))
+            .collect()
+    }
+}
+
+fn has(members: &[&Member], name: &str) -> bool {
+    members.iter().any(|m| m.name == name)
+}
+
+/// `branch d=a` or `branches d=a, d=b`, for messages.
+fn branch_list(d: &str, values: &[&str]) -> String {
+    let list: Vec<String> = values.iter().map(|v| format!("{d}={v}")).collect();
+    format!("branch{} {}", if values.len() == 1 { "" } else { "es" }, list.join(", "))
+}
+
+/// `` `a` ``, `` `a` or `b` ``, `` `a`, `b` or `c` ``, for messages.
+fn value_list(values: &[&str], last: &str) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((one, [])) => one.clone(),
+        Some((tail, head)) => format!("{}{last}{tail}", head.join(", ")),
+    }
+}
+
+/// The values of an enum type (`None` when the type is not an enum).
+fn enum_values(spec: &Spec, ty: &TypeRef) -> Option<Vec<String>> {
+    match spec.resolve(ty).map(|d| &d.kind) {
         Some(TypeKind::Enum { values }) => Some(values.iter().map(|v| v.name.clone()).collect()),
         _ => None,
     }
