@@ -361,6 +361,70 @@ fn unions_compare_by_discriminator_value_and_recursion_ends() {
 }
 
 // ---------------------------------------------------------------------------------------
+// A pair of types reached at several paths of one subject
+
+/// `(kind, path, old_path, also_at)` of every change.
+type Placed = (ChangeKind, String, Option<String>, Vec<String>);
+
+fn placed(report: &CompatReport) -> Vec<Placed> {
+    report.changes.iter().map(|c| (c.kind, c.path.clone(), c.old_path.clone(), c.also_at.clone())).collect()
+}
+
+fn place(kind: ChangeKind, path: &str, also_at: &[&str]) -> Placed {
+    (kind, path.to_string(), None, also_at.iter().map(|p| p.to_string()).collect())
+}
+
+/// OLD: event `E` has `buf-size` then `gamma`, both one struct; command `c` takes `beta`
+/// then `alpha`, both one enum `[on]`. NEW: `gamma` then `buf-size`, both one enum (the
+/// same struct → enum change at two paths), and `alpha` then `beta`, the enum now `[on,
+/// off]`. Member order differs between the sides, so reporting a shared change at the first
+/// path in OLD's order put it at `buf-size` one way and `gamma` the other (the property
+/// `swapping_old_and_new_reverses_every_change` failed on this shape with
+/// PROPTEST_CASES=4000). Each change is one row, at the shortest path (`beta` before
+/// `alpha`, `gamma` before `buf-size`), listing the other.
+#[test]
+fn a_shared_type_change_is_reported_at_the_same_paths_whatever_the_member_order() {
+    let old = {
+        let mut s = qapi();
+        let inner = struct_type(&mut s, "s1", vec![arg("depth", INT, 1)]);
+        event(&mut s, "E", 1, vec![arg("buf-size", inner.clone(), 2), arg("gamma", inner, 3)]);
+        let on = enum_type(&mut s, "e1", &["on"]);
+        command(&mut s, "c", 1, vec![arg("beta", on.clone(), 4), arg("alpha", on, 5)], None);
+        s
+    };
+    let new = {
+        let mut s = qapi();
+        let mode = enum_type(&mut s, "e2", &["on"]);
+        event(&mut s, "E", 1, vec![arg("gamma", mode.clone(), 2), arg("buf-size", mode, 3)]);
+        let on_off = enum_type(&mut s, "e3", &["on", "off"]);
+        command(&mut s, "c", 1, vec![arg("alpha", on_off.clone(), 4), arg("beta", on_off, 5)], None);
+        s
+    };
+    let forward = compat::diff(&old, &new);
+    assert_eq!(
+        placed(&forward),
+        vec![
+            place(ChangeKind::ValueAdded, "c.arguments.beta=off", &["c.arguments.alpha=off"]),
+            place(ChangeKind::TypeChanged, "E.data.gamma", &["E.data.buf-size"]),
+        ]
+    );
+    assert_eq!(forward.changes[1].message, "member type changed from object to enum: expect enum values");
+    let backward = compat::diff(&new, &old);
+    assert_eq!(
+        placed(&backward),
+        vec![
+            place(ChangeKind::ValueRemoved, "c.arguments.beta=off", &["c.arguments.alpha=off"]),
+            place(ChangeKind::TypeChanged, "E.data.gamma", &["E.data.buf-size"]),
+        ]
+    );
+    assert_reverses(&forward, &backward);
+    // Looking a path up finds the change that lists it.
+    assert_eq!(forward.at("E.data.buf-size").map(|c| c.path.as_str()), Some("E.data.gamma"));
+    let md = render::markdown(&forward);
+    assert!(md.contains("expect enum values (same change also at `data.buf-size`) |"), "{md}");
+}
+
+// ---------------------------------------------------------------------------------------
 // Members moving between common members and union branches (one change, not two)
 
 /// `(severity, rule, kind, path, old_path, message)` of every change.
@@ -449,6 +513,10 @@ fn assert_reverses(forward: &CompatReport, backward: &CompatReport) {
             .iter()
             .find(|r| r.kind == c.kind.reversed() && r.path == path && r.rule == swapped_rule(c));
         assert!(twin.is_some(), "no reverse of {c:#?} in {:#?}", backward.changes);
+        // Additions are spelled under NEW's names both ways: their other paths match exactly.
+        if matches!(c.kind, ChangeKind::Added | ChangeKind::ValueAdded) {
+            assert_eq!(twin.map(|r| &r.also_at), Some(&c.also_at), "{c:#?}");
+        }
     }
 }
 
@@ -960,6 +1028,14 @@ proptest! {
                 r.kind == c.kind.reversed() && r.path == path && r.rule == swapped_rule(c)
             });
             prop_assert!(twin.is_some(), "no reverse of {:?} in {:#?}", c, backward.changes);
+            // An addition's other paths (a shared type's change) are the reverse removal's,
+            // spelled alike under NEW's names. (Other kinds are spelled under each report's
+            // NEW names: occurrences one side spells alike, such as a member moved out of two
+            // branches into one common member, are one path there and two the other way.)
+            if matches!(c.kind, ChangeKind::Added | ChangeKind::ValueAdded) {
+                let twin_also = twin.map(|r| r.also_at.clone()).unwrap_or_default();
+                prop_assert_eq!(&c.also_at, &twin_also, "{:?} vs {:?}", c, twin);
+            }
         }
     }
 }
@@ -1113,7 +1189,7 @@ fn qemu_72_to_100_argument_level_findings_checked_by_hand() {
     check("x-query-profile", Rule::K1, Severity::Breaking, ChangeKind::Removed, false);
     check("MEM_UNPLUG_ERROR", Rule::K1, Severity::Breaking, ChangeKind::Removed, true);
     assert!(expect(&report, "MEM_UNPLUG_ERROR").message.contains("(it was deprecated)"));
-    // A recursive output type (BlockStats.parent/backing) is walked once per subject.
+    // A recursive output type (BlockStats.parent/backing) is not walked again below itself.
     check(
         "query-blockstats.return[].stats.zone_append_bytes",
         Rule::K4,

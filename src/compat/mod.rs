@@ -13,6 +13,11 @@
 //! not a removal plus an addition; its severity depends on which discriminator values lose
 //! the member and whether OLD could produce (or accept) them (see `walk`'s docs).
 //!
+//! A change inside a type reached at several paths of one command or event (BlockdevRef
+//! under each format driver) is one [`Change`] at the shortest of those paths, listing the
+//! others in [`Change::also_at`]; the choice does not depend on member order, so swapping
+//! OLD and NEW reverses every change.
+//!
 //! Every [`Change`] carries the K rule, a [`Severity`], a path such as
 //! `query-blockstats.return[].stats.account_invalid`, the old and new `FILE:LINE`, and a
 //! message saying what a client must do. Changes to unstable items (`x-` names, the
@@ -197,6 +202,11 @@ pub struct Change {
     pub subject_kind: SubjectKind,
     /// False when an unstable item is involved (K8): reported, but never trips a gate.
     pub gates: bool,
+    /// The same change at other paths of the same subject, when it is inside a type reached
+    /// at several paths (BlockdevRef under each format driver): reported once, at the
+    /// occurrence with the shortest path, with the others listed here (spelled like `path`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_at: Vec<String>,
 }
 
 /// Counts of changes by severity.
@@ -275,9 +285,13 @@ impl CompatReport {
         self.changes.iter().filter(|c| c.subject == subject).collect()
     }
 
-    /// The change at exactly `path`, if there is one (the first, if several).
+    /// The change at exactly `path`, if there is one (the first, if several); failing that,
+    /// the first change that lists `path` in [`Change::also_at`].
     pub fn at(&self, path: &str) -> Option<&Change> {
-        self.changes.iter().find(|c| c.path == path)
+        self.changes
+            .iter()
+            .find(|c| c.path == path)
+            .or_else(|| self.changes.iter().find(|c| c.also_at.iter().any(|p| p == path)))
     }
 }
 

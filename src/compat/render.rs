@@ -114,7 +114,12 @@ fn at_a_glance(out: &mut String, report: &CompatReport) {
     }
     let _ = writeln!(out, "## Breaking changes at a glance ({})\n", gating.len());
     for c in gating {
-        let _ = writeln!(out, "- `{}` ({}): {}", c.path, c.rule, c.message);
+        let also = match c.also_at.len() {
+            0 => String::new(),
+            1 => " (also at 1 other path)".to_string(),
+            n => format!(" (also at {n} other paths)"),
+        };
+        let _ = writeln!(out, "- `{}` ({}): {}{also}", c.path, c.rule, c.message);
     }
     out.push('\n');
 }
@@ -158,7 +163,7 @@ fn subjects(out: &mut String, report: &CompatReport, kind: SubjectKind) {
                 code(relative_path(c)),
                 code(c.old.as_deref().unwrap_or("")),
                 code(c.new.as_deref().unwrap_or("")),
-                cell(&c.message)
+                cell(&message_with_also(c))
             );
         }
         out.push('\n');
@@ -211,11 +216,29 @@ fn severity_cell(c: &Change) -> String {
     }
 }
 
+/// The message, followed by the other paths of the same change (below the subject).
+fn message_with_also(c: &Change) -> String {
+    if c.also_at.is_empty() {
+        return c.message.clone();
+    }
+    let others: Vec<String> = c.also_at.iter().map(|p| code(below_subject(p, &c.subject))).collect();
+    format!("{} (same change also at {})", c.message, others.join(", "))
+}
+
 /// The path below the subject (`arguments.buf-size`), or `(itself)` for the subject.
 fn relative_path(c: &Change) -> &str {
     match c.path.strip_prefix(c.subject.as_str()) {
         Some("") | None => "(itself)",
         Some(rest) => rest.strip_prefix('.').unwrap_or(rest),
+    }
+}
+
+/// `path` without its leading `subject.` (whole when it starts elsewhere: an old name).
+fn below_subject<'p>(path: &'p str, subject: &str) -> &'p str {
+    match path.strip_prefix(subject) {
+        Some("") => "(itself)",
+        Some(rest) => rest.strip_prefix('.').unwrap_or(rest),
+        None => path,
     }
 }
 

@@ -3,9 +3,19 @@
 //! Starting from one command's arguments (input) and return (output), or one event's data
 //! (output), the walker follows members (matched by name, renames by K7 evidence), union
 //! branches (by discriminator value), alternates (by the JSON type of each alternative),
-//! arrays, enums (value sets) and builtins. Type *names* are never compared. A visited set
-//! of (old type, new type, direction) per subject stops recursive types, and lets a type
-//! reached both as input and as output get both treatments.
+//! arrays, enums (value sets) and builtins. Type *names* are never compared. The (old type,
+//! new type, direction) pairs being compared on the current path stop recursive types (a
+//! pair met again below itself is not walked again), and let a type reached both as input
+//! and as output get both treatments.
+//!
+//! **Shared types.** A pair of types reached at several paths of one subject (BlockdevRef
+//! under each format driver of `blockdev-create`, two members changing from the same struct
+//! to the same enum) is walked at every path, so nothing depends on which path comes first
+//! in either side's member order: swapping OLD and NEW reverses every change. Each change
+//! found inside such a pair is then reported once per subject, at the pair's occurrence
+//! with the shortest path (ties: the smaller path, comparing OLD's and NEW's spellings as an
+//! unordered pair, so the choice is the same both ways), and [`Change::also_at`] lists the
+//! same change at every other occurrence: complete, without one row per copy.
 //!
 //! **Moves between common members and union branches.** A member in OLD's common members
 //! that NEW has only in some union branches (or the reverse) is one move, compared with its
@@ -37,7 +47,7 @@ use crate::spec::{
 use super::{rename_evidence, rename_key, Change, ChangeKind, Rule, Severity, SubjectKind};
 
 /// Which way data flows at a point of the walk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Dir {
     /// The client sends it (command arguments).
     Input,
@@ -251,6 +261,29 @@ struct Found {
     message: String,
 }
 
+/// A (old type, new type, direction) pair being compared.
+type PairKey = (String, String, Dir);
+
+/// One pair being compared on the current path, and where.
+struct Frame {
+    key: PairKey,
+    path: String,
+    old_path: String,
+}
+
+/// Where a change sits relative to the nearest enclosing pair of named types: changes with
+/// equal `Origin`s (and equal contents) are one change of a shared pair at several paths.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Origin {
+    key: PairKey,
+    /// The pair's path (NEW's names, OLD's names) at this occurrence.
+    pair_path: String,
+    pair_old_path: String,
+    /// The change's path below the pair (NEW's names, OLD's names).
+    below: String,
+    old_below: String,
+}
+
 /// The walker: holds both models and collects changes, one subject at a time.
 pub(crate) struct Walker<'a> {
     old: &'a Spec,
@@ -258,7 +291,12 @@ pub(crate) struct Walker<'a> {
     /// Treat every integer width as `int` (one side is introspection or legacy prose).
     collapse_ints: bool,
     changes: Vec<Change>,
-    visited: HashSet<(String, String, Dir)>,
+    /// For each change, its place in the nearest enclosing pair, when there is one.
+    origins: Vec<Option<Origin>>,
+    /// The pairs on the current path (stops recursion).
+    visited: HashSet<PairKey>,
+    /// The same pairs, innermost last, with their paths.
+    frames: Vec<Frame>,
     subject: String,
     subject_kind: SubjectKind,
 }
@@ -271,7 +309,9 @@ impl<'a> Walker<'a> {
             new,
             collapse_ints,
             changes: Vec::new(),
+            origins: Vec::new(),
             visited: HashSet::new(),
+            frames: Vec::new(),
             subject: String::new(),
             subject_kind: SubjectKind::Command,
         }
@@ -295,6 +335,7 @@ impl<'a> Walker<'a> {
         self.compare(o.args.as_ref(), n.args.as_ref(), &at.suffix(".arguments"));
         let at = self.subject_at(os, &ns, Dir::Output);
         self.compare(o.returns.as_ref(), n.returns.as_ref(), &at.suffix(".return"));
+        self.merge_shared(rename_at);
         self.finish_rename(os, &ns, rename_at);
     }
 
@@ -309,6 +350,7 @@ impl<'a> Walker<'a> {
         let rename_at = self.changes.len();
         let at = self.subject_at(os, &ns, Dir::Output);
         self.compare(o.data.as_ref(), n.data.as_ref(), &at.suffix(".data"));
+        self.merge_shared(rename_at);
         self.finish_rename(os, &ns, rename_at);
     }
 
@@ -316,6 +358,7 @@ impl<'a> Walker<'a> {
     /// features). Returns true when both sides exist and their insides must be compared.
     fn subject_level(&mut self, old: Option<&Subject<'_>>, new: Option<&Subject<'_>>) -> bool {
         self.visited.clear();
+        self.frames.clear();
         let (o, n) = match (old, new) {
             (Some(o), Some(n)) => (o, n),
             (Some(o), None) => {
@@ -466,6 +509,16 @@ impl<'a> Walker<'a> {
             ChangeKind::Removed | ChangeKind::ValueRemoved => at.old_path.clone(),
             _ => at.path.clone(),
         };
+        let origin = self.frames.last().and_then(|f| {
+            Some(Origin {
+                key: f.key.clone(),
+                pair_path: f.path.clone(),
+                pair_old_path: f.old_path.clone(),
+                below: at.path.strip_prefix(f.path.as_str())?.to_string(),
+                old_below: at.old_path.strip_prefix(f.old_path.as_str())?.to_string(),
+            })
+        });
+        self.origins.push(origin);
         self.changes.push(Change {
             rule: found.rule,
             severity: found.severity,
@@ -481,6 +534,56 @@ impl<'a> Walker<'a> {
             subject: self.subject.clone(),
             subject_kind: self.subject_kind,
             gates,
+            also_at: Vec::new(),
+        });
+    }
+
+    /// Merges the changes from `first` on that are one change of a shared pair of types at
+    /// several paths (same pair, same place below it, same content): the occurrence with
+    /// the smallest [`occurrence_rank`] stays, listing the others' paths in `also_at`.
+    fn merge_shared(&mut self, first: usize) {
+        type Content = (super::Rule, Severity, ChangeKind, String, bool);
+        let mut groups: BTreeMap<(PairKey, String, String, Content), Vec<usize>> = BTreeMap::new();
+        for i in first..self.changes.len() {
+            let (Some(Some(o)), Some(c)) = (self.origins.get(i), self.changes.get(i)) else { continue };
+            let content = (c.rule, c.severity, c.kind, c.message.clone(), c.gates);
+            let key = (o.key.clone(), o.below.clone(), o.old_below.clone(), content);
+            groups.entry(key).or_default().push(i);
+        }
+        let mut dropped: BTreeSet<usize> = BTreeSet::new();
+        for members in groups.values().filter(|m| m.len() > 1) {
+            let rank = |i: &usize| {
+                self.origins
+                    .get(*i)
+                    .and_then(Option::as_ref)
+                    .map(|o| occurrence_rank(&o.pair_path, &o.pair_old_path))
+            };
+            let Some(&keep) = members.iter().min_by_key(|i| rank(i)) else { continue };
+            let mut others: Vec<String> = members
+                .iter()
+                .filter(|&&i| i != keep)
+                .filter_map(|&i| self.changes.get(i).map(|c| c.path.clone()))
+                .collect();
+            others.sort();
+            others.dedup();
+            if let Some(c) = self.changes.get_mut(keep) {
+                others.retain(|p| *p != c.path);
+                c.also_at = others;
+            }
+            dropped.extend(members.iter().copied().filter(|&i| i != keep));
+        }
+        if dropped.is_empty() {
+            return;
+        }
+        let mut index = 0;
+        self.changes.retain(|_| {
+            index += 1;
+            !dropped.contains(&(index - 1))
+        });
+        let mut index = 0;
+        self.origins.retain(|_| {
+            index += 1;
+            !dropped.contains(&(index - 1))
         });
     }
 
@@ -528,11 +631,29 @@ impl<'a> Walker<'a> {
 
     /// Compares what OLD and NEW have at one point of the walk.
     fn compare(&mut self, old_ty: Option<&'a TypeRef>, new_ty: Option<&'a TypeRef>, at: &At) {
-        if let (Some(TypeRef::Named(o)), Some(TypeRef::Named(n))) = (old_ty, new_ty) {
-            if !self.visited.insert((o.clone(), n.clone(), at.dir)) {
-                return;
+        let guard = match (old_ty, new_ty) {
+            (Some(TypeRef::Named(o)), Some(TypeRef::Named(n))) => {
+                let key = (o.clone(), n.clone(), at.dir);
+                if !self.visited.insert(key.clone()) {
+                    return;
+                }
+                self.frames.push(Frame {
+                    key: key.clone(),
+                    path: at.path.clone(),
+                    old_path: at.old_path.clone(),
+                });
+                Some(key)
             }
+            _ => None,
+        };
+        self.compare_shapes(old_ty, new_ty, at);
+        if let Some(key) = guard {
+            self.frames.pop();
+            self.visited.remove(&key);
         }
+    }
+
+    fn compare_shapes(&mut self, old_ty: Option<&'a TypeRef>, new_ty: Option<&'a TypeRef>, at: &At) {
         let (os, ns) = (shape(self.old, old_ty), shape(self.new, new_ty));
         match (os, ns) {
             (Shape::Object(o), Shape::Object(n)) => self.compare_objects(o, n, at),
@@ -1211,6 +1332,18 @@ impl<'a> Walker<'a> {
                 self.push(at, breaking(Rule::K5, ChangeKind::TypeChanged, message));
             }
         }
+    }
+}
+
+/// Orders the occurrences of a shared pair of types: shortest path first, then the smaller
+/// path. OLD's and NEW's spellings are taken as an unordered pair, so swapping OLD and NEW
+/// picks the same occurrence.
+fn occurrence_rank(path: &str, old_path: &str) -> ((usize, String), (usize, String)) {
+    let (a, b) = ((path.len(), path.to_string()), (old_path.len(), old_path.to_string()));
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
     }
 }
 
