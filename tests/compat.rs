@@ -1406,3 +1406,136 @@ fn seed_001_to_000_findings_checked_by_reading_both_seeds() {
     );
     assert_eq!(c.new.as_deref(), Some("seeds/000.txt:149"));
 }
+
+// ---------------------------------------------------------------------------------------
+// A type graph that fans out at every level (exponentially many paths)
+
+/// `c` takes `t` of type `L0`; each `Li` has members `a` and `bb`, both of type `Li+1`,
+/// down to `L{depth}`, an enum `values`: 2^depth paths reach the enum. With `back`, the
+/// enum level is a struct whose member `back` leads to `L0` again (a cycle), and the enum
+/// sits below it at member `e`.
+fn fan_out(depth: usize, values: &[&str], back: bool) -> Spec {
+    let mut s = qapi();
+    let bottom = enum_type(&mut s, "values", values);
+    let mut below = if back {
+        let members = vec![opt("back", TypeRef::named("L0"), 3), arg("e", bottom, 4)];
+        struct_type(&mut s, &format!("L{depth}"), members)
+    } else {
+        bottom
+    };
+    for level in (0..depth).rev() {
+        let members = vec![arg("a", below.clone(), 1), arg("bb", below, 2)];
+        below = struct_type(&mut s, &format!("L{level}"), members);
+    }
+    command(&mut s, "c", 1, vec![arg("t", below, 1)], None);
+    s
+}
+
+/// The 20 shortest other paths of the change at the bottom of [`fan_out`] (`bottom` is the
+/// rest of the path below the last level): one `bb` among `a`s, as deep as possible (a
+/// `bb` costs one character; deeper ones sort first), sorted.
+fn fan_out_also_at(depth: usize, bottom: &str) -> Vec<String> {
+    let mut paths: Vec<String> = (depth - 20..depth)
+        .map(|bb| {
+            let steps: Vec<&str> = (0..depth).map(|level| if level == bb { "bb" } else { "a" }).collect();
+            format!("c.arguments.t.{}{bottom}", steps.join("."))
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// 40 levels of two members of one type: 2^40 paths reach the enum that gains `off`.
+/// Walking every path would never end (20 levels took 14 s in debug builds); each pair is
+/// walked once and re-rooted, so this runs in milliseconds. The change is one row at the
+/// shortest path (all `a`s), listing the 20 next shortest and counting the other 2^40 - 21,
+/// the same both ways.
+#[test]
+fn a_type_reached_at_exponentially_many_paths_is_walked_once_and_listed_up_to_a_limit() {
+    let depth = 40;
+    let (old, new) = (fan_out(depth, &["on"], false), fan_out(depth, &["on", "off"], false));
+    let path = format!("c.arguments.t.{}=off", vec!["a"; depth].join("."));
+    let others = fan_out_also_at(depth, "=off");
+    let more = (1usize << depth) - 1 - compat::ALSO_AT_LIMIT;
+    let forward = compat::diff(&old, &new);
+    let c = only_change(&forward);
+    assert_eq!((c.kind, c.rule, c.severity), (ChangeKind::ValueAdded, Rule::K6, Severity::Compatible));
+    assert_eq!((&c.path, &c.also_at, c.also_at_more), (&path, &others, more));
+    let backward = compat::diff(&new, &old);
+    let r = only_change(&backward);
+    assert_eq!(r.kind, ChangeKind::ValueRemoved);
+    assert_eq!((&r.path, &r.also_at, r.also_at_more), (&path, &others, more));
+    assert_reverses(&forward, &backward);
+    // Readable both ways: the Markdown row names 20 places and counts the rest.
+    let md = render::markdown(&forward);
+    assert!(
+        md.contains(&format!("`{}` and {more} more places) |", others[19].trim_start_matches("c."))),
+        "{md}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render::json(&forward)).expect("valid json");
+    assert_eq!(json["changes"][0]["also_at_more"], serde_json::json!(more));
+    assert_eq!(json["changes"][0]["also_at"].as_array().map(Vec::len), Some(20));
+}
+
+/// The same with a cycle: the bottom level leads back to the top (`back`), where the walk
+/// stops (the top is being compared further up). Results below the top depend on that
+/// stop, which is the same at every place, so they are still reused: same row, same count.
+#[test]
+fn a_fan_out_with_a_cycle_back_to_the_top_is_walked_once_too() {
+    let depth = 40;
+    let (old, new) = (fan_out(depth, &["on"], true), fan_out(depth, &["on", "off"], true));
+    let forward = compat::diff(&old, &new);
+    let c = only_change(&forward);
+    assert_eq!(c.path, format!("c.arguments.t.{}.e=off", vec!["a"; depth].join(".")));
+    assert_eq!(c.also_at, fan_out_also_at(depth, ".e=off"));
+    assert_eq!(c.also_at_more, (1usize << depth) - 1 - compat::ALSO_AT_LIMIT);
+    assert_reverses(&forward, &compat::diff(&new, &old));
+}
+
+/// Just over the limit, the list is the shortest others and the count is exact; at the
+/// limit, nothing is counted (5 levels: 32 paths, 31 others; 4 levels: 16 paths).
+#[test]
+fn also_at_lists_at_most_the_limit_and_counts_the_rest() {
+    let report = compat::diff(&fan_out(5, &["on"], false), &fan_out(5, &["on", "off"], false));
+    let c = only_change(&report);
+    assert_eq!((c.also_at.len(), c.also_at_more), (20, 11));
+    let report = compat::diff(&fan_out(4, &["on"], false), &fan_out(4, &["on", "off"], false));
+    let c = only_change(&report);
+    assert_eq!((c.also_at.len(), c.also_at_more), (15, 0));
+    let md = render::markdown(&report);
+    assert!(!md.contains("more place"), "{md}");
+    let json = render::json(&report);
+    assert!(json.contains("also_at") && !json.contains("also_at_more"), "{json}");
+}
+
+/// 30 structs `D0`..`D29`, each with the enum at `e` and members `m0`, `m1`, `m2` of types
+/// 1, 7 and 13 further on (modulo 30): cycles everywhere, and the set of pairs above a
+/// place differs from place to place, so results rarely fit elsewhere exactly. Walking
+/// again is capped; the change is still one row at the shortest path, listing 20 others.
+/// (The count of other places is approximate here: it is not asserted.)
+#[test]
+fn a_schema_full_of_cycles_finishes_with_one_row_per_change() {
+    let build_dense = |values: &[&str]| {
+        let mut s = qapi();
+        let bottom = enum_type(&mut s, "values", values);
+        let n = 30;
+        for i in 0..n {
+            let mut members = vec![arg("e", bottom.clone(), 1)];
+            for (k, d) in [1usize, 7, 13].iter().enumerate() {
+                members.push(arg(&format!("m{k}"), TypeRef::named(format!("D{}", (i + d) % n)), 2));
+            }
+            struct_type(&mut s, &format!("D{i}"), members);
+        }
+        command(&mut s, "c", 1, vec![arg("t", TypeRef::named("D0"), 1)], None);
+        s
+    };
+    let (old, new) = (build_dense(&["on"]), build_dense(&["on", "off"]));
+    let forward = compat::diff(&old, &new);
+    let c = only_change(&forward);
+    assert_eq!((c.kind, c.path.as_str()), (ChangeKind::ValueAdded, "c.arguments.t.e=off"));
+    assert_eq!(c.also_at.len(), compat::ALSO_AT_LIMIT);
+    assert!(c.also_at.contains(&"c.arguments.t.m0.e=off".to_string()), "{c:#?}");
+    assert!(c.also_at_more > 0);
+    let backward = compat::diff(&new, &old);
+    assert_eq!(only_change(&backward).path, "c.arguments.t.e=off");
+}

@@ -16,7 +16,11 @@
 //! A change inside a type reached at several paths of one command or event (BlockdevRef
 //! under each format driver) is one [`Change`] at the shortest of those paths, listing the
 //! others in [`Change::also_at`]; the choice does not depend on member order, so swapping
-//! OLD and NEW reverses every change.
+//! OLD and NEW reverses every change. At most [`ALSO_AT_LIMIT`] other places are listed
+//! (the shortest ones); [`Change::also_at_more`] counts the rest. A schema whose types fan
+//! out through several members at many levels reaches one type at exponentially many
+//! paths: the walk compares each pair of types once per context and re-roots what it found
+//! at every further place, so its cost stays linear in the schemas' size (times the depth).
 //!
 //! Every [`Change`] carries the K rule, a [`Severity`], a path such as
 //! `query-blockstats.return[].stats.account_invalid`, the old and new `FILE:LINE`, and a
@@ -205,8 +209,23 @@ pub struct Change {
     /// The same change at other paths of the same subject, when it is inside a type reached
     /// at several paths (BlockdevRef under each format driver): reported once, at the
     /// occurrence with the shortest path, with the others listed here (spelled like `path`).
+    /// At most [`ALSO_AT_LIMIT`] of them, the shortest (ties: the smaller path), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_at: Vec<String>,
+    /// How many further places have the same change but are not listed in `also_at`
+    /// (the type is reached at more than [`ALSO_AT_LIMIT`] other paths; a count of paths,
+    /// saturating at `usize::MAX`). Zero, and omitted from JSON, when `also_at` is complete.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub also_at_more: usize,
+}
+
+/// At most this many other places of one change are listed in [`Change::also_at`]; the rest
+/// are only counted ([`Change::also_at_more`]), so a type reached at exponentially many
+/// paths stays one readable row.
+pub const ALSO_AT_LIMIT: usize = 20;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Counts of changes by severity.

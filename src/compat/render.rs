@@ -114,7 +114,7 @@ fn at_a_glance(out: &mut String, report: &CompatReport) {
     }
     let _ = writeln!(out, "## Breaking changes at a glance ({})\n", gating.len());
     for c in gating {
-        let also = match c.also_at.len() {
+        let also = match c.also_at.len().saturating_add(c.also_at_more) {
             0 => String::new(),
             1 => " (also at 1 other path)".to_string(),
             n => format!(" (also at {n} other paths)"),
@@ -216,13 +216,19 @@ fn severity_cell(c: &Change) -> String {
     }
 }
 
-/// The message, followed by the other paths of the same change (below the subject).
+/// The message, followed by the other paths of the same change (below the subject) and
+/// how many more are not listed.
 fn message_with_also(c: &Change) -> String {
     if c.also_at.is_empty() {
         return c.message.clone();
     }
     let others: Vec<String> = c.also_at.iter().map(|p| code(below_subject(p, &c.subject))).collect();
-    format!("{} (same change also at {})", c.message, others.join(", "))
+    let more = match c.also_at_more {
+        0 => String::new(),
+        1 => " and 1 more place".to_string(),
+        n => format!(" and {n} more places"),
+    };
+    format!("{} (same change also at {}{more})", c.message, others.join(", "))
 }
 
 /// The path below the subject (`arguments.buf-size`), or `(itself)` for the subject.

@@ -15,7 +15,26 @@
 //! found inside such a pair is then reported once per subject, at the pair's occurrence
 //! with the shortest path (ties: the smaller path, comparing OLD's and NEW's spellings as an
 //! unordered pair, so the choice is the same both ways), and [`Change::also_at`] lists the
-//! same change at every other occurrence: complete, without one row per copy.
+//! same change at every other occurrence (at most [`super::ALSO_AT_LIMIT`], the shortest;
+//! [`Change::also_at_more`] counts the rest): complete, without one row per copy.
+//!
+//! **Cost.** Walking a shared pair again at every place is exponential when types fan out
+//! through several members at many levels (2^40 paths for 40 levels of two members of one
+//! type). So a pair is walked once per context (its (old, new, direction) plus what the
+//! place passes down: stability and the nearest known sources), and its changes are kept
+//! *relative to the pair*: per change (grouped as above), the occurrence that comes first
+//! by NEW's spelling and the one that comes first by OLD's spelling (the shortest-path rule
+//! picks one of those two at the subject, whatever the prefix), the shortest few spellings
+//! for `also_at`, a saturating count of occurrences, and each occurrence's position in the
+//! walk (rows keep the walk's order). Every further place the pair is reached re-roots that
+//! result under its path instead of walking again. A result is reused only where the pairs
+//! on the current path that the first walk reached are exactly the ones it was stopped at
+//! (recursion), so the reuse gives what walking again would. Only cycles make results
+//! differ from place to place; past [`REWALKS`] walks again of an already walked pair in
+//! one subject (a schema full of cycles), an earlier result is reused as it is: for places
+//! reached around a cycle, `also_at`, `also_at_more` (and in contrived cases the place
+//! chosen as the shortest) may then be off, and need not be the same both ways (which
+//! result came first follows OLD's member order). QEMU's schemas never get there.
 //!
 //! **Moves between common members and union branches.** A member in OLD's common members
 //! that NEW has only in some union branches (or the reverse) is one move, compared with its
@@ -36,15 +55,16 @@
 //! Input with no `D` in OLD breaks: a call passing the argument must now send the value of
 //! `D` whose branch takes it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::rc::Rc;
 
 use crate::spec::{
     is_unstable, Alternative, Builtin, Command, EnumValue, Event, Member, Source, Spec, TypeKind, TypeRef,
     Variant,
 };
 
-use super::{rename_evidence, rename_key, Change, ChangeKind, Rule, Severity, SubjectKind};
+use super::{rename_evidence, rename_key, Change, ChangeKind, Rule, Severity, SubjectKind, ALSO_AT_LIMIT};
 
 /// Which way data flows at a point of the walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -264,24 +284,169 @@ struct Found {
 /// A (old type, new type, direction) pair being compared.
 type PairKey = (String, String, Dir);
 
-/// One pair being compared on the current path, and where.
-struct Frame {
-    key: PairKey,
-    path: String,
-    old_path: String,
-}
+/// Walks of a pair already walked in the same context in one subject (its earlier results
+/// did not fit, because of where the recursion stopped) after which any earlier result is
+/// reused (see the module docs, **Cost**). QEMU 7.2 → 10.0 needs none.
+const REWALKS: usize = 1_000;
 
-/// Where a change sits relative to the nearest enclosing pair of named types: changes with
-/// equal `Origin`s (and equal contents) are one change of a shared pair at several paths.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Origin {
-    key: PairKey,
-    /// The pair's path (NEW's names, OLD's names) at this occurrence.
-    pair_path: String,
-    pair_old_path: String,
-    /// The change's path below the pair (NEW's names, OLD's names).
+/// Results kept per pair and context, for places where the recursion stops differ.
+const ENTRIES_PER_KEY: usize = 4;
+
+/// What makes two occurrences of changes one change: the nearest enclosing pair (interned),
+/// the place below it (NEW's and OLD's names) and the content.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey {
+    pair: u32,
     below: String,
     old_below: String,
+    rule: Rule,
+    severity: Severity,
+    kind: ChangeKind,
+    message: String,
+    gates: bool,
+}
+
+impl GroupKey {
+    /// Whether the change is spelled under OLD's names (removals).
+    fn old_spelled(&self) -> bool {
+        is_removal(self.kind)
+    }
+}
+
+fn is_removal(kind: ChangeKind) -> bool {
+    matches!(kind, ChangeKind::Removed | ChangeKind::ValueRemoved)
+}
+
+/// One occurrence of a change, relative to the root of the pair (or subject) holding it.
+#[derive(Clone)]
+struct Occurrence {
+    /// The path below the root, NEW's names.
+    path: String,
+    /// The same, OLD's names.
+    old_path: String,
+    /// Position in the walk below the root (one index per enclosing pair), for row order.
+    pos: Vec<u32>,
+    old_src: Option<String>,
+    new_src: Option<String>,
+}
+
+impl Occurrence {
+    /// The same occurrence below a root reached at `path`/`old_path` (relative to the new
+    /// root) as the `step`th thing found there.
+    fn under(&self, path: &str, old_path: &str, step: u32) -> Occurrence {
+        let mut pos = Vec::with_capacity(self.pos.len() + 1);
+        pos.push(step);
+        pos.extend_from_slice(&self.pos);
+        Occurrence {
+            path: format!("{path}{}", self.path),
+            old_path: format!("{old_path}{}", self.old_path),
+            pos,
+            old_src: self.old_src.clone(),
+            new_src: self.new_src.clone(),
+        }
+    }
+
+    /// NEW's spelling first: shortest, then smallest; then OLD's; then walk order. Adding
+    /// the same prefix to two occurrences keeps their order.
+    fn new_first(&self) -> (usize, &str, usize, &str, &[u32]) {
+        (self.path.len(), &self.path, self.old_path.len(), &self.old_path, &self.pos)
+    }
+
+    /// The same with OLD's spelling first.
+    fn old_first(&self) -> (usize, &str, usize, &str, &[u32]) {
+        (self.old_path.len(), &self.old_path, self.path.len(), &self.path, &self.pos)
+    }
+}
+
+/// Every occurrence of one change below a root, summed up so that re-rooting it costs the
+/// same whatever the number of occurrences.
+#[derive(Clone)]
+struct Group {
+    /// The first occurrence by [`Occurrence::new_first`].
+    by_new: Occurrence,
+    /// The first occurrence by [`Occurrence::old_first`].
+    by_old: Occurrence,
+    /// The shortest spellings (then smallest; NEW's names, OLD's for removals), at most
+    /// `ALSO_AT_LIMIT + 1`, duplicates kept: all of them when `count` is no larger.
+    listed: Vec<String>,
+    /// How many occurrences (saturating).
+    count: u64,
+}
+
+impl Group {
+    fn merge(&mut self, other: Group) {
+        if other.by_new.new_first() < self.by_new.new_first() {
+            self.by_new = other.by_new;
+        }
+        if other.by_old.old_first() < self.by_old.old_first() {
+            self.by_old = other.by_old;
+        }
+        self.listed.extend(other.listed);
+        self.listed.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+        self.listed.truncate(ALSO_AT_LIMIT + 1);
+        self.count = self.count.saturating_add(other.count);
+    }
+}
+
+/// A pair being compared (or the subject itself, at the bottom), and what was found below it.
+struct Frame {
+    /// The pair (`u32::MAX` for the subject).
+    id: u32,
+    /// Where it is (NEW's names, OLD's names).
+    path: String,
+    old_path: String,
+    /// Things found so far directly below (changes and pairs), for walk positions.
+    steps: u32,
+    groups: BTreeMap<GroupKey, Group>,
+    /// Every pair reached below, including those the recursion stopped at.
+    reached: HashSet<u32>,
+    /// The pairs above this one that the recursion stopped at below it.
+    cuts: BTreeSet<u32>,
+}
+
+impl Frame {
+    fn new(id: u32, path: &str, old_path: &str) -> Frame {
+        Frame {
+            id,
+            path: path.to_string(),
+            old_path: old_path.to_string(),
+            steps: 0,
+            groups: BTreeMap::new(),
+            reached: HashSet::new(),
+            cuts: BTreeSet::new(),
+        }
+    }
+
+    fn step(&mut self) -> u32 {
+        let step = self.steps;
+        self.steps = self.steps.saturating_add(1);
+        step
+    }
+
+    fn add(&mut self, key: GroupKey, group: Group) {
+        match self.groups.get_mut(&key) {
+            Some(g) => g.merge(group),
+            None => {
+                self.groups.insert(key, group);
+            }
+        }
+    }
+}
+
+/// What a pair's walk found, relative to the pair, with what it depends on.
+struct Entry {
+    groups: Vec<(GroupKey, Group)>,
+    reached: HashSet<u32>,
+    cuts: BTreeSet<u32>,
+}
+
+/// A pair in a context: what a result is reused for.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct MemoKey {
+    pair: u32,
+    unstable: bool,
+    old_src: Option<String>,
+    new_src: Option<String>,
 }
 
 /// The walker: holds both models and collects changes, one subject at a time.
@@ -291,12 +456,20 @@ pub(crate) struct Walker<'a> {
     /// Treat every integer width as `int` (one side is introspection or legacy prose).
     collapse_ints: bool,
     changes: Vec<Change>,
-    /// For each change, its place in the nearest enclosing pair, when there is one.
-    origins: Vec<Option<Origin>>,
+    /// Pair ids.
+    pairs: HashMap<PairKey, u32>,
     /// The pairs on the current path (stops recursion).
-    visited: HashSet<PairKey>,
-    /// The same pairs, innermost last, with their paths.
+    visited: HashSet<u32>,
+    /// The same pairs, innermost last, with what was found below them.
     frames: Vec<Frame>,
+    /// The subject: the pairs' results at their full paths.
+    root: Frame,
+    /// Changes of the subject outside any pair, with their walk positions.
+    loose: Vec<(Vec<u32>, Change)>,
+    /// Results of pairs walked in this subject.
+    memo: HashMap<MemoKey, Vec<Rc<Entry>>>,
+    /// Pairs walked again in this subject (see [`REWALKS`]).
+    rewalks: usize,
     subject: String,
     subject_kind: SubjectKind,
 }
@@ -309,16 +482,21 @@ impl<'a> Walker<'a> {
             new,
             collapse_ints,
             changes: Vec::new(),
-            origins: Vec::new(),
+            pairs: HashMap::new(),
             visited: HashSet::new(),
             frames: Vec::new(),
+            root: Frame::new(u32::MAX, "", ""),
+            loose: Vec::new(),
+            memo: HashMap::new(),
+            rewalks: 0,
             subject: String::new(),
             subject_kind: SubjectKind::Command,
         }
     }
 
     /// The changes found so far.
-    pub(crate) fn into_changes(self) -> Vec<Change> {
+    pub(crate) fn into_changes(mut self) -> Vec<Change> {
+        self.flush();
         self.changes
     }
 
@@ -335,7 +513,7 @@ impl<'a> Walker<'a> {
         self.compare(o.args.as_ref(), n.args.as_ref(), &at.suffix(".arguments"));
         let at = self.subject_at(os, &ns, Dir::Output);
         self.compare(o.returns.as_ref(), n.returns.as_ref(), &at.suffix(".return"));
-        self.merge_shared(rename_at);
+        self.flush();
         self.finish_rename(os, &ns, rename_at);
     }
 
@@ -350,15 +528,25 @@ impl<'a> Walker<'a> {
         let rename_at = self.changes.len();
         let at = self.subject_at(os, &ns, Dir::Output);
         self.compare(o.data.as_ref(), n.data.as_ref(), &at.suffix(".data"));
-        self.merge_shared(rename_at);
+        self.flush();
         self.finish_rename(os, &ns, rename_at);
     }
 
     /// Reports what happened to the subject itself (K1 added/removed, K7 rename, K8
     /// features). Returns true when both sides exist and their insides must be compared.
     fn subject_level(&mut self, old: Option<&Subject<'_>>, new: Option<&Subject<'_>>) -> bool {
+        self.flush();
         self.visited.clear();
         self.frames.clear();
+        self.memo.clear();
+        self.rewalks = 0;
+        let inside = self.subject_itself(old, new);
+        // Rows about the subject itself come first; `finish_rename` counts the rest.
+        self.flush();
+        inside
+    }
+
+    fn subject_itself(&mut self, old: Option<&Subject<'_>>, new: Option<&Subject<'_>>) -> bool {
         let (o, n) = match (old, new) {
             (Some(o), Some(n)) => (o, n),
             (Some(o), None) => {
@@ -504,87 +692,146 @@ impl<'a> Walker<'a> {
     }
 
     fn push_gated(&mut self, at: &At, found: Found, gates: bool) {
-        // Removed items only have OLD's names.
-        let path = match found.kind {
-            ChangeKind::Removed | ChangeKind::ValueRemoved => at.old_path.clone(),
-            _ => at.path.clone(),
+        let old_src = at.old_src.as_ref().map(|s| s.to_string());
+        let new_src = at.new_src.as_ref().map(|s| s.to_string());
+        let Some(frame) = self.frames.last_mut() else {
+            // Outside any pair (the subject itself, or an unnamed type at its top): one row.
+            let pos = vec![self.root.step()];
+            let change = Change {
+                rule: found.rule,
+                severity: found.severity,
+                path: String::new(),
+                old_path: None,
+                old: old_src,
+                new: new_src,
+                message: found.message,
+                kind: found.kind,
+                subject: self.subject.clone(),
+                subject_kind: self.subject_kind,
+                gates,
+                also_at: Vec::new(),
+                also_at_more: 0,
+            };
+            let change = with_paths(change, &at.path, &at.old_path);
+            self.loose.push((pos, change));
+            return;
         };
-        let origin = self.frames.last().and_then(|f| {
-            Some(Origin {
-                key: f.key.clone(),
-                pair_path: f.path.clone(),
-                pair_old_path: f.old_path.clone(),
-                below: at.path.strip_prefix(f.path.as_str())?.to_string(),
-                old_below: at.old_path.strip_prefix(f.old_path.as_str())?.to_string(),
-            })
-        });
-        self.origins.push(origin);
-        self.changes.push(Change {
+        // Every point below a pair extends the pair's paths (members, suffixes, branches).
+        let below = at.path.strip_prefix(frame.path.as_str()).unwrap_or_default().to_string();
+        let old_below = at.old_path.strip_prefix(frame.old_path.as_str()).unwrap_or_default().to_string();
+        let key = GroupKey {
+            pair: frame.id,
+            below: below.clone(),
+            old_below: old_below.clone(),
             rule: found.rule,
             severity: found.severity,
-            old_path: match found.kind {
-                ChangeKind::Added | ChangeKind::ValueAdded => None,
-                _ => Some(at.old_path.clone()).filter(|p| *p != path),
-            },
-            path,
-            old: at.old_src.as_ref().map(|s| s.to_string()),
-            new: at.new_src.as_ref().map(|s| s.to_string()),
-            message: found.message,
             kind: found.kind,
-            subject: self.subject.clone(),
-            subject_kind: self.subject_kind,
+            message: found.message,
             gates,
-            also_at: Vec::new(),
-        });
+        };
+        let spelled = if key.old_spelled() { old_below.clone() } else { below.clone() };
+        let occurrence =
+            Occurrence { path: below, old_path: old_below, pos: vec![frame.step()], old_src, new_src };
+        let group = Group { by_new: occurrence.clone(), by_old: occurrence, listed: vec![spelled], count: 1 };
+        frame.add(key, group);
     }
 
-    /// Merges the changes from `first` on that are one change of a shared pair of types at
-    /// several paths (same pair, same place below it, same content): the occurrence with
-    /// the smallest [`occurrence_rank`] stays, listing the others' paths in `also_at`.
-    fn merge_shared(&mut self, first: usize) {
-        type Content = (super::Rule, Severity, ChangeKind, String, bool);
-        let mut groups: BTreeMap<(PairKey, String, String, Content), Vec<usize>> = BTreeMap::new();
-        for i in first..self.changes.len() {
-            let (Some(Some(o)), Some(c)) = (self.origins.get(i), self.changes.get(i)) else { continue };
-            let content = (c.rule, c.severity, c.kind, c.message.clone(), c.gates);
-            let key = (o.key.clone(), o.below.clone(), o.old_below.clone(), content);
-            groups.entry(key).or_default().push(i);
-        }
-        let mut dropped: BTreeSet<usize> = BTreeSet::new();
-        for members in groups.values().filter(|m| m.len() > 1) {
-            let rank = |i: &usize| {
-                self.origins
-                    .get(*i)
-                    .and_then(Option::as_ref)
-                    .map(|o| occurrence_rank(&o.pair_path, &o.pair_old_path))
+    /// Re-roots a pair's result (walked here or earlier) at `at`, below the current pair
+    /// (or the subject).
+    fn emit(&mut self, id: u32, entry: &Entry, at: &At) {
+        let parent = self.frames.last_mut().unwrap_or(&mut self.root);
+        let prefix = at.path.strip_prefix(parent.path.as_str()).unwrap_or_default().to_string();
+        let old_prefix = at.old_path.strip_prefix(parent.old_path.as_str()).unwrap_or_default().to_string();
+        let step = parent.step();
+        for (key, g) in &entry.groups {
+            let spelled_prefix = if key.old_spelled() { &old_prefix } else { &prefix };
+            let group = Group {
+                by_new: g.by_new.under(&prefix, &old_prefix, step),
+                by_old: g.by_old.under(&prefix, &old_prefix, step),
+                listed: g.listed.iter().map(|p| format!("{spelled_prefix}{p}")).collect(),
+                count: g.count,
             };
-            let Some(&keep) = members.iter().min_by_key(|i| rank(i)) else { continue };
-            let mut others: Vec<String> = members
-                .iter()
-                .filter(|&&i| i != keep)
-                .filter_map(|&i| self.changes.get(i).map(|c| c.path.clone()))
-                .collect();
-            others.sort();
-            others.dedup();
-            if let Some(c) = self.changes.get_mut(keep) {
-                others.retain(|p| *p != c.path);
-                c.also_at = others;
+            parent.add(key.clone(), group);
+        }
+        parent.reached.extend(entry.reached.iter().copied());
+        parent.reached.insert(id);
+        let parent_id = parent.id;
+        parent.cuts.extend(entry.cuts.iter().copied().filter(|&c| c != parent_id));
+    }
+
+    /// Turns what the subject's walk found into rows, in walk order: one row per change,
+    /// at the occurrence with the smallest [`occurrence_rank`] (its pair's path), listing
+    /// the others (at most [`ALSO_AT_LIMIT`], counting the rest).
+    fn flush(&mut self) {
+        let groups = std::mem::take(&mut self.root.groups);
+        let mut rows = std::mem::take(&mut self.loose);
+        self.root = Frame::new(u32::MAX, "", "");
+        for (key, g) in groups {
+            let rank = |o: &Occurrence| {
+                let pair = o.path.strip_suffix(key.below.as_str()).unwrap_or(&o.path);
+                let old_pair = o.old_path.strip_suffix(key.old_below.as_str()).unwrap_or(&o.old_path);
+                (occurrence_rank(pair, old_pair), o.pos.clone())
+            };
+            let kept = if rank(&g.by_old) < rank(&g.by_new) { &g.by_old } else { &g.by_new };
+            let spelled = if key.old_spelled() { &kept.old_path } else { &kept.path };
+            let mut also_at: Vec<String> = Vec::new();
+            for p in &g.listed {
+                if p != spelled && !also_at.contains(p) && also_at.len() < ALSO_AT_LIMIT {
+                    also_at.push(p.clone());
+                }
             }
-            dropped.extend(members.iter().copied().filter(|&i| i != keep));
+            let also_at_more = if usize::try_from(g.count).ok() == Some(g.listed.len()) {
+                0
+            } else {
+                let shown = u64::try_from(also_at.len()).unwrap_or(u64::MAX);
+                usize::try_from(g.count.saturating_sub(1).saturating_sub(shown)).unwrap_or(usize::MAX)
+            };
+            also_at.sort();
+            let change = Change {
+                rule: key.rule,
+                severity: key.severity,
+                path: String::new(),
+                old_path: None,
+                old: kept.old_src.clone(),
+                new: kept.new_src.clone(),
+                message: key.message.clone(),
+                kind: key.kind,
+                subject: self.subject.clone(),
+                subject_kind: self.subject_kind,
+                gates: key.gates,
+                also_at,
+                also_at_more,
+            };
+            rows.push((kept.pos.clone(), with_paths(change, &kept.path, &kept.old_path)));
         }
-        if dropped.is_empty() {
-            return;
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        self.changes.extend(rows.into_iter().map(|(_, c)| c));
+    }
+
+    /// The interned id of a pair.
+    fn pair_id(&mut self, old: &str, new: &str, dir: Dir) -> u32 {
+        let next = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX - 1);
+        *self.pairs.entry((old.to_string(), new.to_string(), dir)).or_insert(next)
+    }
+
+    /// An earlier result of the pair in this context that walking again here would give:
+    /// the pairs on the current path it reached are exactly those it stopped at. Past
+    /// [`REWALKS`], any earlier result; otherwise, with earlier results, counts a walk again.
+    fn reusable(&mut self, key: &MemoKey) -> Option<Rc<Entry>> {
+        let entries = self.memo.get(key)?;
+        let fits = |e: &Entry| {
+            e.cuts.iter().all(|c| self.visited.contains(c))
+                && self.frames.iter().all(|f| !e.reached.contains(&f.id) || e.cuts.contains(&f.id))
+        };
+        let found = match entries.iter().find(|e| fits(e)) {
+            Some(e) => Some(Rc::clone(e)),
+            None if self.rewalks >= REWALKS => entries.first().cloned(),
+            None => None,
+        };
+        if found.is_none() {
+            self.rewalks = self.rewalks.saturating_add(1);
         }
-        let mut index = 0;
-        self.changes.retain(|_| {
-            index += 1;
-            !dropped.contains(&(index - 1))
-        });
-        let mut index = 0;
-        self.origins.retain(|_| {
-            index += 1;
-            !dropped.contains(&(index - 1))
-        });
+        found
     }
 
     /// K8: `deprecated` and `unstable` appearing or going away on `what`.
@@ -629,28 +876,49 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Compares what OLD and NEW have at one point of the walk.
+    /// Compares what OLD and NEW have at one point of the walk. A pair of named types is
+    /// walked once per context and its result re-rooted wherever it is reached again (see
+    /// the module docs, **Cost**); a pair already being compared further up stops there.
     fn compare(&mut self, old_ty: Option<&'a TypeRef>, new_ty: Option<&'a TypeRef>, at: &At) {
-        let guard = match (old_ty, new_ty) {
-            (Some(TypeRef::Named(o)), Some(TypeRef::Named(n))) => {
-                let key = (o.clone(), n.clone(), at.dir);
-                if !self.visited.insert(key.clone()) {
-                    return;
-                }
-                self.frames.push(Frame {
-                    key: key.clone(),
-                    path: at.path.clone(),
-                    old_path: at.old_path.clone(),
-                });
-                Some(key)
-            }
-            _ => None,
+        let (Some(TypeRef::Named(o)), Some(TypeRef::Named(n))) = (old_ty, new_ty) else {
+            self.compare_shapes(old_ty, new_ty, at);
+            return;
         };
-        self.compare_shapes(old_ty, new_ty, at);
-        if let Some(key) = guard {
-            self.frames.pop();
-            self.visited.remove(&key);
+        let id = self.pair_id(o, n, at.dir);
+        if self.visited.contains(&id) {
+            if let Some(frame) = self.frames.last_mut() {
+                frame.reached.insert(id);
+                if frame.id != id {
+                    frame.cuts.insert(id);
+                }
+            }
+            return;
         }
+        let key = MemoKey {
+            pair: id,
+            unstable: at.unstable,
+            old_src: at.old_src.as_ref().map(|s| s.to_string()),
+            new_src: at.new_src.as_ref().map(|s| s.to_string()),
+        };
+        if let Some(entry) = self.reusable(&key) {
+            self.emit(id, &entry, at);
+            return;
+        }
+        self.visited.insert(id);
+        self.frames.push(Frame::new(id, &at.path, &at.old_path));
+        self.compare_shapes(old_ty, new_ty, at);
+        self.visited.remove(&id);
+        let Some(frame) = self.frames.pop() else { return };
+        let entry = Rc::new(Entry {
+            groups: frame.groups.into_iter().collect(),
+            reached: frame.reached,
+            cuts: frame.cuts,
+        });
+        let entries = self.memo.entry(key).or_default();
+        if entries.len() < ENTRIES_PER_KEY {
+            entries.push(Rc::clone(&entry));
+        }
+        self.emit(id, &entry, at);
     }
 
     fn compare_shapes(&mut self, old_ty: Option<&'a TypeRef>, new_ty: Option<&'a TypeRef>, at: &At) {
@@ -1333,6 +1601,17 @@ impl<'a> Walker<'a> {
             }
         }
     }
+}
+
+/// `change` at `path`/`old_path` (NEW's and OLD's names): removals are spelled under OLD's
+/// names, additions have no old path, the rest one only where it differs.
+fn with_paths(change: Change, path: &str, old_path: &str) -> Change {
+    let spelled = if is_removal(change.kind) { old_path } else { path };
+    let old = match change.kind {
+        ChangeKind::Added | ChangeKind::ValueAdded => None,
+        _ => Some(old_path.to_string()).filter(|p| p != spelled),
+    };
+    Change { path: spelled.to_string(), old_path: old, ..change }
 }
 
 /// Orders the occurrences of a shared pair of types: shortest path first, then the smaller
