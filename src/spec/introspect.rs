@@ -105,7 +105,7 @@ fn locate_list<'v>(value: &'v Json<'v>, text: &str) -> Option<(&'v Vec<Json<'v>>
         Json::Object(map) => {
             let key = ["return", "query-qmp-schema"]
                 .into_iter()
-                .find(|k| map.get(*k).is_some_and(Json::is_array))?;
+                .find(|k| map.get(k).is_some_and(Json::is_array))?;
             let list = map.get(key)?.as_array()?;
             Some((list, member_offset(text.as_bytes(), first_byte(text), key)))
         }

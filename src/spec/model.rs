@@ -354,7 +354,7 @@ pub enum TypeKind {
 ///
 /// In JSON the kind's fields sit beside the type's own (`{"name": ..., "meta": "struct",
 /// "members": [...], "sources": [...]}`), as `#[serde(flatten)]` would put them; the impls
-/// in [`typedef_serde`] do that without flatten's buffering of every entry.
+/// in `typedef_serde` below do that without flatten's buffering of every entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeDef {
     /// The type's name (may be masked or invented, see `implicit`).
