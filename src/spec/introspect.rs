@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 
-use tree::{Json, Obj};
+use serde_json::{Map, Value};
 
 use super::{
     Alternative, Builtin, Command, DiagnosticKind, EnumValue, Event, Member, Source, SourceKind, Spec,
@@ -38,7 +38,7 @@ pub fn parse(text: &str, file: &str) -> Spec {
     let mut spec = Spec::new(SourceKind::Introspect);
     // serde_json's default recursion limit (128) on purpose: SchemaInfo is a few levels deep,
     // and an unbounded parse of a hostile 100,000-deep file overflows the stack.
-    let value = match serde_json::from_str::<Json<'_>>(text) {
+    let value = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(v) => v,
         Err(e) => {
             let line = u32::try_from(e.line()).unwrap_or(u32::MAX);
@@ -99,13 +99,13 @@ fn first_byte(text: &str) -> usize {
 }
 
 /// Finds the SchemaInfo list in the document and the byte offset where it starts.
-fn locate_list<'v>(value: &'v Json<'v>, text: &str) -> Option<(&'v Vec<Json<'v>>, Option<usize>)> {
+fn locate_list<'v>(value: &'v Value, text: &str) -> Option<(&'v Vec<Value>, Option<usize>)> {
     match value {
-        Json::Array(list) => Some((list, Some(first_byte(text)))),
-        Json::Object(map) => {
+        Value::Array(list) => Some((list, Some(first_byte(text)))),
+        Value::Object(map) => {
             let key = ["return", "query-qmp-schema"]
                 .into_iter()
-                .find(|k| map.get(k).is_some_and(Json::is_array))?;
+                .find(|k| map.get(*k).is_some_and(Value::is_array))?;
             let list = map.get(key)?.as_array()?;
             Some((list, member_offset(text.as_bytes(), first_byte(text), key)))
         }
@@ -208,15 +208,15 @@ fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
 struct Builder<'s, 'v> {
     spec: &'s mut Spec,
     /// Entries by name, for resolving references.
-    entries: HashMap<&'v str, &'v Obj<'v>>,
+    entries: HashMap<&'v str, &'v Map<String, Value>>,
 }
 
 impl<'s, 'v> Builder<'s, 'v> {
     /// Indexes entries by name; reports entries without a name and duplicates.
-    fn index(&mut self, list: &'v [Json<'v>], sources: &[Source]) {
+    fn index(&mut self, list: &'v [Value], sources: &[Source]) {
         for (entry, source) in list.iter().zip(sources) {
             let Some(map) = entry.as_object() else { continue };
-            let Some(name) = map.get("name").and_then(Json::as_str) else { continue };
+            let Some(name) = map.get("name").and_then(Value::as_str) else { continue };
             if self.entries.insert(name, map).is_some() {
                 self.diag(source, format!("duplicate schemainfo name `{name}`; the later entry wins"));
             }
@@ -228,15 +228,15 @@ impl<'s, 'v> Builder<'s, 'v> {
     }
 
     /// Turns one SchemaInfo entry into a model item.
-    fn entry(&mut self, entry: &'v Json<'v>, source: &Source) {
+    fn entry(&mut self, entry: &'v Value, source: &Source) {
         let Some(map) = entry.as_object() else {
             return self.diag(source, format!("schemainfo entry is not an object: {}", short(entry)));
         };
-        let Some(name) = map.get("name").and_then(Json::as_str) else {
+        let Some(name) = map.get("name").and_then(Value::as_str) else {
             return self.diag(source, format!("schemainfo entry has no string `name`: {}", short(entry)));
         };
         let features = self.features(map, source, &name);
-        match map.get("meta-type").and_then(Json::as_str) {
+        match map.get("meta-type").and_then(Value::as_str) {
             Some("command") => self.command(name, map, features, source),
             Some("event") => self.event(name, map, features, source),
             Some("object") => {
@@ -258,13 +258,13 @@ impl<'s, 'v> Builder<'s, 'v> {
         }
     }
 
-    fn command(&mut self, name: &str, map: &'v Obj<'v>, features: Vec<String>, source: &Source) {
+    fn command(&mut self, name: &str, map: &'v Map<String, Value>, features: Vec<String>, source: &Source) {
         let mut command = Command::new(name, source.clone());
         command.args = self.object_ref(map, "arg-type", name, source);
         command.returns = self.object_ref(map, "ret-type", name, source);
         command.allow_oob = match map.get("allow-oob") {
             None => false,
-            Some(Json::Bool(b)) => *b,
+            Some(Value::Bool(b)) => *b,
             Some(other) => {
                 self.diag(source, format!("`{name}` has a non-boolean allow-oob: {}", short(other)));
                 false
@@ -276,7 +276,7 @@ impl<'s, 'v> Builder<'s, 'v> {
         }
     }
 
-    fn event(&mut self, name: &str, map: &'v Obj<'v>, features: Vec<String>, source: &Source) {
+    fn event(&mut self, name: &str, map: &'v Map<String, Value>, features: Vec<String>, source: &Source) {
         let mut event = Event::new(name, source.clone());
         event.data = self.object_ref(map, "arg-type", name, source);
         event.features = features;
@@ -286,7 +286,13 @@ impl<'s, 'v> Builder<'s, 'v> {
     }
 
     /// The reference in `key`, or `None` when absent or naming the empty object.
-    fn object_ref(&mut self, map: &Obj<'_>, key: &str, owner: &str, source: &Source) -> Option<TypeRef> {
+    fn object_ref(
+        &mut self,
+        map: &Map<String, Value>,
+        key: &str,
+        owner: &str,
+        source: &Source,
+    ) -> Option<TypeRef> {
         let value = map.get(key)?;
         if let Some(name) = value.as_str() {
             if self.is_empty_object(name) {
@@ -298,14 +304,14 @@ impl<'s, 'v> Builder<'s, 'v> {
 
     fn is_empty_object(&self, name: &str) -> bool {
         self.entries.get(name).is_some_and(|e| {
-            e.get("meta-type").and_then(Json::as_str) == Some("object")
-                && e.get("members").and_then(Json::as_array).is_some_and(Vec::is_empty)
+            e.get("meta-type").and_then(Value::as_str) == Some("object")
+                && e.get("members").and_then(Value::as_array).is_some_and(Vec::is_empty)
                 && !e.contains_key("variants")
         })
     }
 
     /// Resolves a type name given as JSON (must be a string).
-    fn type_ref(&mut self, value: &Json<'_>, context: &dyn Display, source: &Source) -> TypeRef {
+    fn type_ref(&mut self, value: &Value, context: &dyn Display, source: &Source) -> TypeRef {
         match value.as_str() {
             Some(name) => self.resolve(name, context, source, 0),
             None => {
@@ -321,7 +327,7 @@ impl<'s, 'v> Builder<'s, 'v> {
             return TypeRef::Unknown(name.to_string());
         }
         let entry = self.entries.get(name).copied();
-        let meta = entry.and_then(|e| e.get("meta-type")).and_then(Json::as_str);
+        let meta = entry.and_then(|e| e.get("meta-type")).and_then(Value::as_str);
         match (entry, meta) {
             (Some(e), Some("builtin")) => match builtin_of(name, e) {
                 Some(b) => TypeRef::Builtin(b),
@@ -330,7 +336,7 @@ impl<'s, 'v> Builder<'s, 'v> {
                     TypeRef::Unknown(name.to_string())
                 }
             },
-            (Some(e), Some("array")) => match e.get("element-type").and_then(Json::as_str) {
+            (Some(e), Some("array")) => match e.get("element-type").and_then(Value::as_str) {
                 Some(element) => TypeRef::array(self.resolve(element, context, source, depth + 1)),
                 None => {
                     self.diag(source, format!("{context}: array `{name}` has no string element-type"));
@@ -364,9 +370,9 @@ impl<'s, 'v> Builder<'s, 'v> {
         }
     }
 
-    fn object(&mut self, name: &str, map: &Obj<'_>, source: &Source) -> TypeKind {
+    fn object(&mut self, name: &str, map: &Map<String, Value>, source: &Source) -> TypeKind {
         let members = match map.get("members") {
-            Some(Json::Array(list)) => list.iter().filter_map(|m| self.member(name, m, source)).collect(),
+            Some(Value::Array(list)) => list.iter().filter_map(|m| self.member(name, m, source)).collect(),
             Some(other) => {
                 self.diag(source, format!("object `{name}` members is not an array: {}", short(other)));
                 Vec::new()
@@ -383,7 +389,7 @@ impl<'s, 'v> Builder<'s, 'v> {
         if discriminator.is_empty() {
             self.diag(source, format!("object `{name}` has a bad tag: {}", short(tag)));
         }
-        let variants = match map.get("variants").and_then(Json::as_array) {
+        let variants = match map.get("variants").and_then(Value::as_array) {
             Some(list) => list.iter().filter_map(|v| self.variant(name, v, source)).collect(),
             None => {
                 self.diag(source, format!("object `{name}` has a tag but no variants array"));
@@ -393,7 +399,7 @@ impl<'s, 'v> Builder<'s, 'v> {
         TypeKind::Union { base: None, members, discriminator, variants }
     }
 
-    fn member(&mut self, owner: &str, value: &Json<'_>, source: &Source) -> Option<Member> {
+    fn member(&mut self, owner: &str, value: &Value, source: &Source) -> Option<Member> {
         let Some(map) = value.as_object() else {
             self.diag(
                 source,
@@ -401,7 +407,7 @@ impl<'s, 'v> Builder<'s, 'v> {
             );
             return None;
         };
-        let Some(name) = map.get("name").and_then(Json::as_str) else {
+        let Some(name) = map.get("name").and_then(Value::as_str) else {
             self.diag(
                 source,
                 format!("object `{owner}` has a member without a string name: {}", short(value)),
@@ -417,14 +423,14 @@ impl<'s, 'v> Builder<'s, 'v> {
             }
         };
         let mut member = Member::new(name, ty, map.contains_key("default"));
-        member.default = map.get("default").filter(|d| !d.is_null()).map(Json::to_value);
+        member.default = map.get("default").filter(|d| !d.is_null()).cloned();
         member.features = self.features(map, source, &context);
         member.source = Some(source.clone());
         Some(member)
     }
 
-    fn variant(&mut self, owner: &str, value: &Json<'_>, source: &Source) -> Option<Variant> {
-        let case = value.get("case").and_then(Json::as_str);
+    fn variant(&mut self, owner: &str, value: &Value, source: &Source) -> Option<Variant> {
+        let case = value.get("case").and_then(Value::as_str);
         let ty = value.get("type");
         let (Some(case), Some(ty)) = (case, ty) else {
             self.diag(source, format!("union `{owner}` has a bad variant: {}", short(value)));
@@ -434,11 +440,11 @@ impl<'s, 'v> Builder<'s, 'v> {
         Some(Variant { value: case.to_string(), ty, condition: None })
     }
 
-    fn enumeration(&mut self, name: &str, map: &Obj<'_>, source: &Source) -> TypeKind {
-        let values = if let Some(Json::Array(members)) = map.get("members") {
+    fn enumeration(&mut self, name: &str, map: &Map<String, Value>, source: &Source) -> TypeKind {
+        let values = if let Some(Value::Array(members)) = map.get("members") {
             members
                 .iter()
-                .filter_map(|m| match m.get("name").and_then(Json::as_str) {
+                .filter_map(|m| match m.get("name").and_then(Value::as_str) {
                     Some(n) => {
                         let mut value = EnumValue::new(n);
                         value.features =
@@ -451,7 +457,7 @@ impl<'s, 'v> Builder<'s, 'v> {
                     }
                 })
                 .collect()
-        } else if let Some(Json::Array(values)) = map.get("values") {
+        } else if let Some(Value::Array(values)) = map.get("values") {
             values
                 .iter()
                 .filter_map(|v| match v.as_str() {
@@ -469,8 +475,8 @@ impl<'s, 'v> Builder<'s, 'v> {
         TypeKind::Enum { values }
     }
 
-    fn alternate(&mut self, name: &str, map: &Obj<'_>, source: &Source) -> TypeKind {
-        let Some(list) = map.get("members").and_then(Json::as_array) else {
+    fn alternate(&mut self, name: &str, map: &Map<String, Value>, source: &Source) -> TypeKind {
+        let Some(list) = map.get("members").and_then(Value::as_array) else {
             self.diag(source, format!("alternate `{name}` has no members array"));
             return TypeKind::Alternate { alternatives: Vec::new() };
         };
@@ -491,10 +497,10 @@ impl<'s, 'v> Builder<'s, 'v> {
     }
 
     /// The `features` list of an entry or member (strings only).
-    fn features(&mut self, map: &Obj<'_>, source: &Source, owner: &dyn Display) -> Vec<String> {
+    fn features(&mut self, map: &Map<String, Value>, source: &Source, owner: &dyn Display) -> Vec<String> {
         match map.get("features") {
             None => Vec::new(),
-            Some(Json::Array(list)) => list
+            Some(Value::Array(list)) => list
                 .iter()
                 .filter_map(|f| {
                     let name = f.as_str().map(str::to_string);
@@ -513,11 +519,11 @@ impl<'s, 'v> Builder<'s, 'v> {
 }
 
 /// The builtin a `builtin` entry stands for: by name, else by json-type.
-fn builtin_of(name: &str, entry: &Obj<'_>) -> Option<Builtin> {
+fn builtin_of(name: &str, entry: &Map<String, Value>) -> Option<Builtin> {
     if let Some(b) = Builtin::from_qapi(name) {
         return Some(b);
     }
-    Some(match entry.get("json-type").and_then(Json::as_str)? {
+    Some(match entry.get("json-type").and_then(Value::as_str)? {
         "string" => Builtin::Str,
         "int" => Builtin::Int,
         "number" => Builtin::Number,
@@ -535,243 +541,11 @@ fn is_masked_or_implicit(name: &str) -> bool {
 }
 
 /// A value as compact JSON, shortened for messages.
-fn short(value: &Json<'_>) -> String {
+fn short(value: &Value) -> String {
     let text = value.to_string();
     match text.char_indices().nth(60) {
         Some((cut, _)) => format!("{}...", text.get(..cut).unwrap_or("")),
         None => text,
-    }
-}
-
-/// The parsed document: a JSON tree that borrows its strings from the text and keeps object
-/// members in a list, read with the same serde_json parser (same errors, same recursion
-/// limit) as a [`serde_json::Value`], which it stands in for; the parser only looks members
-/// up a few times, so hashing every key into an index map costs more than it saves.
-mod tree {
-    use std::borrow::Cow;
-    use std::collections::HashMap;
-    use std::fmt;
-
-    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-    use serde_json::{Map, Number, Value};
-
-    /// A JSON value.
-    #[derive(Debug, Clone, PartialEq)]
-    pub(super) enum Json<'a> {
-        Null,
-        Bool(bool),
-        Number(Number),
-        String(Cow<'a, str>),
-        Array(Vec<Json<'a>>),
-        Object(Obj<'a>),
-    }
-
-    /// An object's members in document order; a repeated key keeps its first place and
-    /// takes the last value, as in a `serde_json::Map` with `preserve_order`.
-    #[derive(Debug, Clone, PartialEq, Default)]
-    pub(super) struct Obj<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
-
-    impl<'a> Obj<'a> {
-        /// The value of member `key`.
-        pub(super) fn get(&self, key: &str) -> Option<&Json<'a>> {
-            self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-        }
-
-        /// Whether the object has member `key`.
-        pub(super) fn contains_key(&self, key: &str) -> bool {
-            self.get(key).is_some()
-        }
-
-        fn to_map(&self) -> Map<String, Value> {
-            self.0.iter().map(|(k, v)| (k.to_string(), v.to_value())).collect()
-        }
-    }
-
-    impl<'a> Json<'a> {
-        /// The string, if this is one.
-        pub(super) fn as_str(&self) -> Option<&str> {
-            match self {
-                Json::String(s) => Some(s),
-                _ => None,
-            }
-        }
-
-        /// The object, if this is one.
-        pub(super) fn as_object(&self) -> Option<&Obj<'a>> {
-            match self {
-                Json::Object(o) => Some(o),
-                _ => None,
-            }
-        }
-
-        /// The array, if this is one.
-        pub(super) fn as_array(&self) -> Option<&Vec<Json<'a>>> {
-            match self {
-                Json::Array(a) => Some(a),
-                _ => None,
-            }
-        }
-
-        /// Whether this is an array.
-        pub(super) fn is_array(&self) -> bool {
-            matches!(self, Json::Array(_))
-        }
-
-        /// Whether this is `null`.
-        pub(super) fn is_null(&self) -> bool {
-            matches!(self, Json::Null)
-        }
-
-        /// Member `key` of an object (`None` for other values), as `Value::get`.
-        pub(super) fn get(&self, key: &str) -> Option<&Json<'a>> {
-            self.as_object()?.get(key)
-        }
-
-        /// The same value as a `serde_json::Value`.
-        pub(super) fn to_value(&self) -> Value {
-            match self {
-                Json::Null => Value::Null,
-                Json::Bool(b) => Value::Bool(*b),
-                Json::Number(n) => Value::Number(n.clone()),
-                Json::String(s) => Value::String(s.to_string()),
-                Json::Array(a) => Value::Array(a.iter().map(Json::to_value).collect()),
-                Json::Object(o) => Value::Object(o.to_map()),
-            }
-        }
-    }
-
-    /// Compact JSON, as `Value`'s `Display`.
-    impl fmt::Display for Json<'_> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            fmt::Display::fmt(&self.to_value(), f)
-        }
-    }
-
-    /// Objects longer than this find repeated keys through a hash index.
-    const LINEAR_KEYS: usize = 16;
-
-    struct JsonVisitor;
-
-    impl<'de> Visitor<'de> for JsonVisitor {
-        type Value = Json<'de>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("any valid JSON value")
-        }
-
-        fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
-            Ok(Json::Bool(v))
-        }
-
-        fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
-            Ok(Json::Number(v.into()))
-        }
-
-        fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
-            Ok(Json::Number(v.into()))
-        }
-
-        fn visit_f64<E>(self, v: f64) -> Result<Json<'de>, E> {
-            Ok(Number::from_f64(v).map_or(Json::Null, Json::Number))
-        }
-
-        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
-            Ok(Json::String(Cow::Borrowed(v)))
-        }
-
-        fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
-            Ok(Json::String(Cow::Owned(v.to_owned())))
-        }
-
-        fn visit_string<E>(self, v: String) -> Result<Json<'de>, E> {
-            Ok(Json::String(Cow::Owned(v)))
-        }
-
-        fn visit_none<E>(self) -> Result<Json<'de>, E> {
-            Ok(Json::Null)
-        }
-
-        fn visit_unit<E>(self) -> Result<Json<'de>, E> {
-            Ok(Json::Null)
-        }
-
-        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
-            Json::deserialize(deserializer)
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
-            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-            while let Some(item) = seq.next_element()? {
-                items.push(item);
-            }
-            Ok(Json::Array(items))
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-            let mut members: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
-            let mut index: HashMap<String, usize> = HashMap::new();
-            while let Some(key) = map.next_key::<Key<'de>>()? {
-                let value: Json<'de> = map.next_value()?;
-                let key = key.0;
-                let found = if members.len() < LINEAR_KEYS {
-                    members.iter().position(|(k, _)| *k == key)
-                } else {
-                    if index.is_empty() {
-                        for (i, (k, _)) in members.iter().enumerate() {
-                            index.entry(k.to_string()).or_insert(i);
-                        }
-                    }
-                    index.get(key.as_ref()).copied()
-                };
-                match found.and_then(|i| members.get_mut(i)) {
-                    Some(slot) => slot.1 = value,
-                    None => {
-                        if !index.is_empty() {
-                            index.insert(key.to_string(), members.len());
-                        }
-                        members.push((key, value));
-                    }
-                }
-            }
-            Ok(Json::Object(Obj(members)))
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Json<'de> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json<'de>, D::Error> {
-            deserializer.deserialize_any(JsonVisitor)
-        }
-    }
-
-    /// An object key, borrowed when it has no escapes.
-    struct Key<'a>(Cow<'a, str>);
-
-    struct KeyVisitor;
-
-    impl<'de> Visitor<'de> for KeyVisitor {
-        type Value = Key<'de>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string key")
-        }
-
-        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-            Ok(Key(Cow::Borrowed(v)))
-        }
-
-        fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-            Ok(Key(Cow::Owned(v.to_owned())))
-        }
-
-        fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
-            Ok(Key(Cow::Owned(v)))
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Key<'de> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
-            deserializer.deserialize_str(KeyVisitor)
-        }
     }
 }
 
@@ -828,44 +602,6 @@ mod tests {
         assert_eq!(spec.diagnostics[0].kind, DiagnosticKind::UnresolvedType);
         let live = parse(text, "qemu:/usr/bin/x");
         assert_eq!(live.commands["c"].sources, vec![Source::new("qemu:/usr/bin/x", 0)]);
-    }
-
-    #[test]
-    fn json_tree_reads_as_serde_json_value() {
-        let many: Vec<String> = (0..40).map(|i| format!("\"k{}\": {i}", i % 23)).collect();
-        let many = format!("{{{}}}", many.join(", "));
-        let texts = [
-            r#"[{"name": "a", "name": "b", "x": 1, "name": "c"}, {"\u0041\n": "\"q\"", "A\n": 2}]"#,
-            r#"{"return": [1, -2, 3.5, 1e300, 18446744073709551615, -9223372036854775808, true, null, []]}"#,
-            &many,
-            r#"[{}, [], "", {"a": {"b": [{"c": null}]}}]"#,
-            "[1, 2",
-            "[1e999]",
-            "{\"a\": 1} x",
-            "",
-            "\"\\ud800\"",
-        ];
-        for text in texts {
-            let tree = serde_json::from_str::<Json<'_>>(text);
-            let value = serde_json::from_str::<serde_json::Value>(text);
-            match (tree, value) {
-                (Ok(t), Ok(v)) => {
-                    assert_eq!(t.to_value(), v, "{text}");
-                    assert_eq!(t.to_string(), v.to_string(), "{text}");
-                    let (Some(tm), Some(vm)) = (t.as_object(), v.as_object()) else { continue };
-                    for key in vm.keys() {
-                        assert_eq!(tm.get(key).map(Json::to_value).as_ref(), vm.get(key), "{text} {key}");
-                    }
-                }
-                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text}"),
-                (a, b) => panic!("{text}: {a:?} vs {b:?}"),
-            }
-        }
-        let deep = "[".repeat(200);
-        assert_eq!(
-            serde_json::from_str::<Json<'_>>(&deep).map_err(|e| e.to_string()).err(),
-            serde_json::from_str::<serde_json::Value>(&deep).map_err(|e| e.to_string()).err()
-        );
     }
 
     #[test]
