@@ -59,7 +59,13 @@ pub fn parse(text: &str, file: &str) -> HxSides {
 /// Parses like [`parse`] with explicit labels for the sources of each side.
 pub fn parse_labelled(text: &str, old_label: &str, new_label: &str) -> HxSides {
     // Scraped pages may use no-break spaces for spaces.
-    let text = &text.replace('\u{a0}', " ");
+    let normalized;
+    let text = if text.contains('\u{a0}') {
+        normalized = text.replace('\u{a0}', " ");
+        normalized.as_str()
+    } else {
+        text
+    };
     let is_diff = looks_like_diff(text);
     let lines = if is_diff { classify(text) } else { plain_lines(text) };
     let old_lines = side_lines(&lines, Mark::Old);

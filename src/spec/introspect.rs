@@ -22,6 +22,7 @@
 //! line 1 and the entry's byte offset + 1 as column.
 
 use std::collections::HashMap;
+use std::fmt::Display;
 
 use serde_json::{Map, Value};
 
@@ -144,7 +145,7 @@ fn item_offsets(bytes: &[u8], start: usize) -> Vec<usize> {
             break;
         }
         out.push(pos);
-        let Some(end) = value_end(bytes, pos) else { break };
+        let Some(end) = valid_value_end(bytes, pos) else { break };
         pos = skip_ws(bytes, end);
         if bytes.get(pos) != Some(&b',') {
             break;
@@ -152,6 +153,48 @@ fn item_offsets(bytes: &[u8], start: usize) -> Vec<usize> {
         pos = skip_ws(bytes, pos + 1);
     }
     out
+}
+
+/// End of the value starting at `start` in text serde_json has accepted: the same as
+/// [`value_end`] there, but tracking only strings and nesting (no validation).
+fn valid_value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let rest = bytes.get(start..)?;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = rest.get(i) {
+        match b {
+            b'"' => {
+                i += 1;
+                loop {
+                    match rest.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\') {
+                        Some(k) if rest.get(i + k) == Some(&b'\\') => i += k + 2,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => return None,
+                    }
+                }
+                if depth == 0 {
+                    return Some(start + i + 1);
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                if depth == 0 {
+                    return Some(start + i);
+                }
+                depth -= 1;
+                if depth == 0 {
+                    return Some(start + i + 1);
+                }
+            }
+            b',' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return Some(start + i),
+            _ => {}
+        }
+        i += 1;
+    }
+    (depth == 0 && i > 0).then_some(start + i)
 }
 
 fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
@@ -192,7 +235,7 @@ impl<'s, 'v> Builder<'s, 'v> {
         let Some(name) = map.get("name").and_then(Value::as_str) else {
             return self.diag(source, format!("schemainfo entry has no string `name`: {}", short(entry)));
         };
-        let features = self.features(map, source, name);
+        let features = self.features(map, source, &name);
         match map.get("meta-type").and_then(Value::as_str) {
             Some("command") => self.command(name, map, features, source),
             Some("event") => self.event(name, map, features, source),
@@ -256,7 +299,7 @@ impl<'s, 'v> Builder<'s, 'v> {
                 return None;
             }
         }
-        Some(self.type_ref(value, &format!("{owner} {key}"), source))
+        Some(self.type_ref(value, &format_args!("{owner} {key}"), source))
     }
 
     fn is_empty_object(&self, name: &str) -> bool {
@@ -268,7 +311,7 @@ impl<'s, 'v> Builder<'s, 'v> {
     }
 
     /// Resolves a type name given as JSON (must be a string).
-    fn type_ref(&mut self, value: &Value, context: &str, source: &Source) -> TypeRef {
+    fn type_ref(&mut self, value: &Value, context: &dyn Display, source: &Source) -> TypeRef {
         match value.as_str() {
             Some(name) => self.resolve(name, context, source, 0),
             None => {
@@ -278,7 +321,7 @@ impl<'s, 'v> Builder<'s, 'v> {
         }
     }
 
-    fn resolve(&mut self, name: &str, context: &str, source: &Source, depth: usize) -> TypeRef {
+    fn resolve(&mut self, name: &str, context: &dyn Display, source: &Source, depth: usize) -> TypeRef {
         if depth > 32 {
             self.diag(source, format!("{context}: array type `{name}` nests too deep (a cycle?)"));
             return TypeRef::Unknown(name.to_string());
@@ -371,7 +414,7 @@ impl<'s, 'v> Builder<'s, 'v> {
             );
             return None;
         };
-        let context = format!("{owner}.{name}");
+        let context = format_args!("{owner}.{name}");
         let ty = match map.get("type") {
             Some(t) => self.type_ref(t, &context, source),
             None => {
@@ -393,7 +436,7 @@ impl<'s, 'v> Builder<'s, 'v> {
             self.diag(source, format!("union `{owner}` has a bad variant: {}", short(value)));
             return None;
         };
-        let ty = self.type_ref(ty, &format!("{owner}[{case}]"), source);
+        let ty = self.type_ref(ty, &format_args!("{owner}[{case}]"), source);
         Some(Variant { value: case.to_string(), ty, condition: None })
     }
 
@@ -405,7 +448,7 @@ impl<'s, 'v> Builder<'s, 'v> {
                     Some(n) => {
                         let mut value = EnumValue::new(n);
                         value.features =
-                            m.as_object().map(|o| self.features(o, source, name)).unwrap_or_default();
+                            m.as_object().map(|o| self.features(o, source, &name)).unwrap_or_default();
                         Some(value)
                     }
                     None => {
@@ -441,7 +484,7 @@ impl<'s, 'v> Builder<'s, 'v> {
         for m in list {
             match m.get("type") {
                 Some(t) => {
-                    let ty = self.type_ref(t, name, source);
+                    let ty = self.type_ref(t, &name, source);
                     let text = t.as_str().map(str::to_string).unwrap_or_else(|| t.to_string());
                     alternatives.push(Alternative { name: text, ty });
                 }
@@ -454,7 +497,7 @@ impl<'s, 'v> Builder<'s, 'v> {
     }
 
     /// The `features` list of an entry or member (strings only).
-    fn features(&mut self, map: &Map<String, Value>, source: &Source, owner: &str) -> Vec<String> {
+    fn features(&mut self, map: &Map<String, Value>, source: &Source, owner: &dyn Display) -> Vec<String> {
         match map.get("features") {
             None => Vec::new(),
             Some(Value::Array(list)) => list
@@ -559,6 +602,42 @@ mod tests {
         assert_eq!(spec.diagnostics[0].kind, DiagnosticKind::UnresolvedType);
         let live = parse(text, "qemu:/usr/bin/x");
         assert_eq!(live.commands["c"].sources, vec![Source::new("qemu:/usr/bin/x", 0)]);
+    }
+
+    #[test]
+    fn valid_value_end_agrees_with_value_end() {
+        let text = br#"[{"a": [1, "]\\\"}"], "b": {"c": "\\"}}, "x\"y" , 12,true, null, -1.5e3, [], {}, "", [[["]"]]]]"#;
+        let mut pos = 1;
+        let mut seen = 0;
+        while let Some(end) = value_end(text, pos) {
+            assert_eq!(valid_value_end(text, pos), Some(end), "at {pos}");
+            seen += 1;
+            pos = skip_ws(text, end);
+            if text.get(pos) != Some(&b',') {
+                break;
+            }
+            pos = skip_ws(text, pos + 1);
+        }
+        assert_eq!(seen, 10);
+        assert_eq!(valid_value_end(b"12", 0), Some(2));
+        assert_eq!(valid_value_end(b"\"abc", 0), None);
+        let schema = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/qemu-7.2/qemu-system-x86_64.json"),
+        )
+        .unwrap_or_default();
+        let start = schema.find('[').unwrap_or(0);
+        let mut pos = skip_ws(schema.as_bytes(), start + 1);
+        let mut items = 0;
+        while let Some(end) = value_end(schema.as_bytes(), pos) {
+            assert_eq!(valid_value_end(schema.as_bytes(), pos), Some(end));
+            items += 1;
+            pos = skip_ws(schema.as_bytes(), end);
+            if schema.as_bytes().get(pos) != Some(&b',') {
+                break;
+            }
+            pos = skip_ws(schema.as_bytes(), pos + 1);
+        }
+        assert!(items > 0);
     }
 
     #[test]

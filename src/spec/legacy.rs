@@ -20,6 +20,7 @@ mod sections;
 mod tables;
 mod text;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use body::Body;
@@ -210,9 +211,9 @@ impl Doc<'_> {
 
     /// Members listed before an empty `Arguments:` heading (query-migrate-capabilities) are
     /// what a query returns; for other commands they stay arguments. Either way a finding.
-    fn reassign_orphan_members(&mut self, name: &str, body: &Body) -> Body {
+    fn reassign_orphan_members<'b>(&mut self, name: &str, body: &'b Body) -> Cow<'b, Body> {
+        let Some(line) = body.args_listed_before_heading else { return Cow::Borrowed(body) };
         let mut body = body.clone();
-        let Some(line) = body.args_listed_before_heading else { return body };
         let query = name.starts_with("query-") && !body.returns.has_items();
         let taken = if query { "read as the return value" } else { "read as arguments" };
         let message = format!("members of '{name}' are listed before an empty 'Arguments:'; {taken}");
@@ -220,7 +221,7 @@ impl Doc<'_> {
         if query {
             body.returns = std::mem::take(&mut body.args);
         }
-        body
+        Cow::Owned(body)
     }
 
     fn arguments(&mut self, name: &str, body: &Body) -> Option<TypeRef> {

@@ -351,29 +351,226 @@ pub enum TypeKind {
 }
 
 /// A named type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// In JSON the kind's fields sit beside the type's own (`{"name": ..., "meta": "struct",
+/// "members": [...], "sources": [...]}`), as `#[serde(flatten)]` would put them; the impls
+/// in `typedef_serde` below do that without flatten's buffering of every entry.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TypeDef {
     /// The type's name (may be masked or invented, see `implicit`).
     pub name: String,
     /// What it is.
-    #[serde(flatten)]
     pub kind: TypeKind,
     /// True when the name is not stable: invented by a parser for an anonymous object
     /// (`:obj-eject-arg`, `query-blockstats/return/stats`) or masked by introspection (`"135"`).
     /// Compare such types by structure, never by name.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub implicit: bool,
     /// Features of the type.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
     /// QAPI `if` condition.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
     /// Documentation text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
     /// Every place the type was read.
     pub sources: Vec<Source>,
+}
+
+/// Serde for [`TypeDef`]: one JSON object holding the type's fields and its kind's (the
+/// `meta` tag first, then the kind's fields), written and read in one pass. Absent
+/// optional fields take their defaults, unknown keys are ignored, as with the derived,
+/// flattened form this replaces.
+mod typedef_serde {
+    use std::fmt;
+
+    use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Alternative, Builtin, EnumValue, Member, Source, TypeDef, TypeKind, TypeRef, Variant};
+
+    impl Serialize for TypeDef {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(None)?;
+            map.serialize_entry("name", &self.name)?;
+            match &self.kind {
+                TypeKind::Builtin { builtin } => {
+                    map.serialize_entry("meta", "builtin")?;
+                    map.serialize_entry("builtin", builtin)?;
+                }
+                TypeKind::Enum { values } => {
+                    map.serialize_entry("meta", "enum")?;
+                    map.serialize_entry("values", values)?;
+                }
+                TypeKind::Struct { base, members } => {
+                    map.serialize_entry("meta", "struct")?;
+                    if let Some(base) = base {
+                        map.serialize_entry("base", base)?;
+                    }
+                    map.serialize_entry("members", members)?;
+                }
+                TypeKind::Union { base, members, discriminator, variants } => {
+                    map.serialize_entry("meta", "union")?;
+                    if let Some(base) = base {
+                        map.serialize_entry("base", base)?;
+                    }
+                    map.serialize_entry("members", members)?;
+                    map.serialize_entry("discriminator", discriminator)?;
+                    map.serialize_entry("variants", variants)?;
+                }
+                TypeKind::Alternate { alternatives } => {
+                    map.serialize_entry("meta", "alternate")?;
+                    map.serialize_entry("alternatives", alternatives)?;
+                }
+                TypeKind::Array { element } => {
+                    map.serialize_entry("meta", "array")?;
+                    map.serialize_entry("element", element)?;
+                }
+            }
+            if self.implicit {
+                map.serialize_entry("implicit", &true)?;
+            }
+            if !self.features.is_empty() {
+                map.serialize_entry("features", &self.features)?;
+            }
+            if let Some(condition) = &self.condition {
+                map.serialize_entry("condition", condition)?;
+            }
+            if let Some(doc) = &self.doc {
+                map.serialize_entry("doc", doc)?;
+            }
+            map.serialize_entry("sources", &self.sources)?;
+            map.end()
+        }
+    }
+
+    /// The `meta` tag.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Meta {
+        Builtin,
+        Enum,
+        Struct,
+        Union,
+        Alternate,
+        Array,
+    }
+
+    /// Every key a type definition may have.
+    #[derive(Deserialize)]
+    #[serde(field_identifier, rename_all = "lowercase")]
+    enum Key {
+        Name,
+        Meta,
+        Builtin,
+        Values,
+        Base,
+        Members,
+        Discriminator,
+        Variants,
+        Alternatives,
+        Element,
+        Implicit,
+        Features,
+        Condition,
+        Doc,
+        Sources,
+        #[serde(other)]
+        Other,
+    }
+
+    /// Stores a field's value, refusing a second one.
+    fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+        map: &mut A,
+        slot: &mut Option<T>,
+        name: &'static str,
+    ) -> Result<(), A::Error> {
+        if slot.is_some() {
+            return Err(de::Error::duplicate_field(name));
+        }
+        *slot = Some(map.next_value()?);
+        Ok(())
+    }
+
+    struct TypeDefVisitor;
+
+    impl<'de> Visitor<'de> for TypeDefVisitor {
+        type Value = TypeDef;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a type definition object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TypeDef, A::Error> {
+            let mut name: Option<String> = None;
+            let mut meta: Option<Meta> = None;
+            let mut builtin: Option<Builtin> = None;
+            let mut values: Option<Vec<EnumValue>> = None;
+            let mut base: Option<Option<String>> = None;
+            let mut members: Option<Vec<Member>> = None;
+            let mut discriminator: Option<String> = None;
+            let mut variants: Option<Vec<Variant>> = None;
+            let mut alternatives: Option<Vec<Alternative>> = None;
+            let mut element: Option<TypeRef> = None;
+            let mut implicit: Option<bool> = None;
+            let mut features: Option<Vec<String>> = None;
+            let mut condition: Option<Option<String>> = None;
+            let mut doc: Option<Option<String>> = None;
+            let mut sources: Option<Vec<Source>> = None;
+            while let Some(key) = map.next_key::<Key>()? {
+                match key {
+                    Key::Name => once(&mut map, &mut name, "name")?,
+                    Key::Meta => once(&mut map, &mut meta, "meta")?,
+                    Key::Builtin => once(&mut map, &mut builtin, "builtin")?,
+                    Key::Values => once(&mut map, &mut values, "values")?,
+                    Key::Base => once(&mut map, &mut base, "base")?,
+                    Key::Members => once(&mut map, &mut members, "members")?,
+                    Key::Discriminator => once(&mut map, &mut discriminator, "discriminator")?,
+                    Key::Variants => once(&mut map, &mut variants, "variants")?,
+                    Key::Alternatives => once(&mut map, &mut alternatives, "alternatives")?,
+                    Key::Element => once(&mut map, &mut element, "element")?,
+                    Key::Implicit => once(&mut map, &mut implicit, "implicit")?,
+                    Key::Features => once(&mut map, &mut features, "features")?,
+                    Key::Condition => once(&mut map, &mut condition, "condition")?,
+                    Key::Doc => once(&mut map, &mut doc, "doc")?,
+                    Key::Sources => once(&mut map, &mut sources, "sources")?,
+                    Key::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            fn need<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+                value.ok_or_else(|| E::missing_field(field))
+            }
+            let kind = match need(meta, "meta")? {
+                Meta::Builtin => TypeKind::Builtin { builtin: need(builtin, "builtin")? },
+                Meta::Enum => TypeKind::Enum { values: need(values, "values")? },
+                Meta::Struct => TypeKind::Struct { base: base.flatten(), members: need(members, "members")? },
+                Meta::Union => TypeKind::Union {
+                    base: base.flatten(),
+                    members: need(members, "members")?,
+                    discriminator: need(discriminator, "discriminator")?,
+                    variants: need(variants, "variants")?,
+                },
+                Meta::Alternate => TypeKind::Alternate { alternatives: need(alternatives, "alternatives")? },
+                Meta::Array => TypeKind::Array { element: need(element, "element")? },
+            };
+            Ok(TypeDef {
+                name: need(name, "name")?,
+                kind,
+                implicit: implicit.unwrap_or(false),
+                features: features.unwrap_or_default(),
+                condition: condition.flatten(),
+                doc: doc.flatten(),
+                sources: need(sources, "sources")?,
+            })
+        }
+    }
+
+    impl<'de> Deserialize<'de> for TypeDef {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TypeDef, D::Error> {
+            deserializer.deserialize_map(TypeDefVisitor)
+        }
+    }
 }
 
 impl TypeDef {
@@ -808,6 +1005,119 @@ mod tests {
         c.args = Some(t);
         spec.commands.insert("x".into(), c);
         assert_eq!(spec.unresolved(), vec![(":obj-x-arg.a".to_string(), TypeRef::named("Missing"))]);
+    }
+
+    /// [`TypeDef`] with the derived, flattened serde its hand-written impls replace.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct FlatTypeDef {
+        name: String,
+        #[serde(flatten)]
+        kind: TypeKind,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        implicit: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
+        sources: Vec<Source>,
+    }
+
+    fn flat(d: &TypeDef) -> FlatTypeDef {
+        FlatTypeDef {
+            name: d.name.clone(),
+            kind: d.kind.clone(),
+            implicit: d.implicit,
+            features: d.features.clone(),
+            condition: d.condition.clone(),
+            doc: d.doc.clone(),
+            sources: d.sources.clone(),
+        }
+    }
+
+    #[test]
+    fn typedef_serde_matches_the_flattened_derive() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["fuzz/corpus-seeds", "fuzz/corpus-grown"] {
+            for target in ["spec_legacy", "spec_hx", "spec_qapi", "spec_introspect"] {
+                let entries = std::fs::read_dir(root.join(dir).join(target)).into_iter().flatten().flatten();
+                files.extend(entries.map(|e| e.path()));
+            }
+        }
+        files.push(root.join("corpus/qemu-7.2/qemu-system-x86_64.json"));
+        let mut defs = Vec::new();
+        for path in files {
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let text = String::from_utf8_lossy(&bytes);
+            let sides = crate::spec::hx::parse(&text, "f.hx");
+            for spec in [
+                crate::spec::legacy::parse(&text, "f.txt"),
+                sides.old,
+                sides.new,
+                crate::spec::qapi::parse(&text, "f.json", &mut |_| None),
+                crate::spec::introspect::parse(&text, "f.json"),
+            ] {
+                defs.extend(spec.types.into_values());
+            }
+        }
+        let mut def = TypeDef::new(
+            "U",
+            TypeKind::Union {
+                base: Some("B".into()),
+                members: vec![Member::new("m", TypeRef::Builtin(Builtin::Int), true)],
+                discriminator: "m".into(),
+                variants: Vec::new(),
+            },
+            Source::new("f", 1),
+        );
+        def.condition = Some("CONFIG_X".into());
+        def.doc = Some("doc".into());
+        def.features = vec!["unstable".into()];
+        defs.push(def);
+        defs.push(TypeDef::new("b", TypeKind::Builtin { builtin: Builtin::Size }, Source::at("f", 1, 2)));
+        assert!(defs.len() > 100, "types found: {}", defs.len());
+        for def in &defs {
+            let json = serde_json::to_string(def).expect("serializes");
+            assert_eq!(json, serde_json::to_string(&flat(def)).expect("serializes"));
+            let back: TypeDef = serde_json::from_str(&json).expect("deserializes");
+            assert_eq!(&back, def);
+            let value = serde_json::to_value(def).expect("to value");
+            assert_eq!(&serde_json::from_value::<TypeDef>(value).expect("from value"), def);
+        }
+    }
+
+    #[test]
+    fn typedef_deserialize_defaults_ignores_unknown_keys_and_needs_the_rest() {
+        let text =
+            r#"{"sources": [], "extra": [1], "members": [], "name": "S", "meta": "struct", "base": null}"#;
+        let def: TypeDef = serde_json::from_str(text).expect("deserializes");
+        assert_eq!(def, flat_to_def(serde_json::from_str(text).expect("derived deserializes")));
+        assert_eq!(def.kind, TypeKind::Struct { base: None, members: Vec::new() });
+        for bad in [
+            r#"{"name": "S", "members": [], "sources": []}"#,
+            r#"{"name": "S", "meta": "struct", "sources": []}"#,
+            r#"{"name": "S", "meta": "record", "members": [], "sources": []}"#,
+            r#"{"meta": "enum", "values": [], "sources": []}"#,
+            r#"{"name": "S", "meta": "enum", "values": []}"#,
+            r#"["S", "enum"]"#,
+        ] {
+            assert!(serde_json::from_str::<TypeDef>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<FlatTypeDef>(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn flat_to_def(f: FlatTypeDef) -> TypeDef {
+        TypeDef {
+            name: f.name,
+            kind: f.kind,
+            implicit: f.implicit,
+            features: f.features,
+            condition: f.condition,
+            doc: f.doc,
+            sources: f.sources,
+        }
     }
 
     #[test]

@@ -1,134 +1,235 @@
 //! Renderings of a model for people and programs: the JSON shape of design.md and a table.
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
-use super::{Member, Source, Spec, TypeDef, TypeKind};
+use super::{DiagnosticKind, Member, Source, Spec, TypeDef, TypeKind, TypeRef, Variant};
 
 /// The `qmpcheck spec --format json` document:
 /// `{"commands":[{"name","args":[{"name","type","optional"}],"returns","source"}],
 /// "events":[{"name","data":[...],"source"}],"types":[...],"diagnostics":[{"source","message"}]}`.
 ///
 /// `source` is the first place an item was read (`FILE:LINE`); `sources` lists them all.
+///
+/// Built as `Map`s directly (key order as listed above, then the optional keys), not with
+/// `json!`, which would serialize every nested `Value` a second time.
 pub fn to_json(spec: &Spec) -> Value {
     let commands: Vec<Value> = spec
         .commands
         .values()
         .map(|c| {
-            let mut v = json!({
-                "name": c.name,
-                "args": members_json(&spec.command_args(c)),
-                "returns": c.returns.as_ref().map(|t| t.to_string()),
-                "source": first_source(&c.sources),
-                "sources": c.sources.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            });
+            let mut v = Map::with_capacity(8);
+            v.insert("name".into(), string(&c.name));
+            v.insert("args".into(), members_json(spec.command_args(c).into_iter()));
+            v.insert("returns".into(), c.returns.as_ref().map_or(Value::Null, type_string));
+            v.insert("source".into(), first_source(&c.sources));
+            v.insert("sources".into(), sources_json(&c.sources));
             let variants = c.args.as_ref().map(|a| spec.variants(a)).unwrap_or_default();
             if !variants.is_empty() {
-                v["variants"] = variants
-                    .iter()
-                    .map(|var| json!({"value": var.value, "type": var.ty.to_string()}))
-                    .collect();
+                v.insert("variants".into(), variants_json(variants));
             }
             if c.allow_oob {
-                v["allow_oob"] = json!(true);
+                v.insert("allow_oob".into(), Value::Bool(true));
             }
             if !c.features.is_empty() {
-                v["features"] = json!(c.features);
+                v.insert("features".into(), strings(&c.features));
             }
-            v
+            Value::Object(v)
         })
         .collect();
     let events: Vec<Value> = spec
         .events
         .values()
         .map(|e| {
-            let mut v = json!({
-                "name": e.name,
-                "data": members_json(&spec.event_data(e)),
-                "source": first_source(&e.sources),
-                "sources": e.sources.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            });
+            let mut v = Map::with_capacity(5);
+            v.insert("name".into(), string(&e.name));
+            v.insert("data".into(), members_json(spec.event_data(e).into_iter()));
+            v.insert("source".into(), first_source(&e.sources));
+            v.insert("sources".into(), sources_json(&e.sources));
             if !e.features.is_empty() {
-                v["features"] = json!(e.features);
+                v.insert("features".into(), strings(&e.features));
             }
-            v
+            Value::Object(v)
         })
         .collect();
     let types: Vec<Value> = spec.types.values().map(type_json).collect();
     let diagnostics: Vec<Value> = spec
         .diagnostics
         .iter()
-        .map(|d| json!({"source": d.source.to_string(), "kind": d.kind, "message": d.message}))
-        .collect();
-    json!({"commands": commands, "events": events, "types": types, "diagnostics": diagnostics})
-}
-
-fn first_source(sources: &[Source]) -> Option<String> {
-    sources.first().map(|s| s.to_string())
-}
-
-fn members_json(members: &[&Member]) -> Vec<Value> {
-    members
-        .iter()
-        .map(|m| {
-            let mut v = json!({"name": m.name, "type": m.ty.to_string(), "optional": m.optional});
-            if let Some(d) = &m.default {
-                v["default"] = d.clone();
-            }
-            if !m.values.is_empty() {
-                v["values"] = json!(m.values);
-            }
-            if !m.features.is_empty() {
-                v["features"] = json!(m.features);
-            }
-            if let Some(s) = &m.source {
-                v["source"] = json!(s.to_string());
-            }
-            v
+        .map(|d| {
+            let mut v = Map::with_capacity(3);
+            v.insert("source".into(), Value::String(source_string(&d.source)));
+            v.insert("kind".into(), Value::String(kind_name(d.kind).into()));
+            v.insert("message".into(), string(&d.message));
+            Value::Object(v)
         })
-        .collect()
+        .collect();
+    let mut doc = Map::with_capacity(4);
+    doc.insert("commands".into(), Value::Array(commands));
+    doc.insert("events".into(), Value::Array(events));
+    doc.insert("types".into(), Value::Array(types));
+    doc.insert("diagnostics".into(), Value::Array(diagnostics));
+    Value::Object(doc)
+}
+
+/// The serde (kebab-case) spelling of a diagnostic kind.
+fn kind_name(kind: DiagnosticKind) -> &'static str {
+    match kind {
+        DiagnosticKind::Syntax => "syntax",
+        DiagnosticKind::Damaged => "damaged",
+        DiagnosticKind::Recovered => "recovered",
+        DiagnosticKind::MissingInclude => "missing-include",
+        DiagnosticKind::UnresolvedType => "unresolved-type",
+        DiagnosticKind::DocFinding => "doc-finding",
+        DiagnosticKind::Drift => "drift",
+    }
+}
+
+fn string(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+fn strings(list: &[String]) -> Value {
+    Value::Array(list.iter().map(|s| string(s)).collect())
+}
+
+/// `t.to_string()`, without the formatting machinery for the common plain names.
+fn type_string(t: &TypeRef) -> Value {
+    Value::String(match t {
+        TypeRef::Builtin(b) => b.name().to_owned(),
+        TypeRef::Named(n) => n.clone(),
+        other => other.to_string(),
+    })
+}
+
+/// `s.to_string()` (`FILE:LINE` or `FILE:LINE:COLUMN`), without the formatting machinery.
+fn source_string(s: &Source) -> String {
+    let mut out = String::with_capacity(s.file.len() + 12);
+    out.push_str(&s.file);
+    out.push(':');
+    push_decimal(&mut out, s.line);
+    if let Some(column) = s.column {
+        out.push(':');
+        push_decimal(&mut out, column);
+    }
+    out
+}
+
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    loop {
+        if let Some(slot) = digits.get_mut(len) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in digits.iter().take(len).rev() {
+        out.push(char::from(d));
+    }
+}
+
+fn first_source(sources: &[Source]) -> Value {
+    sources.first().map_or(Value::Null, |s| Value::String(source_string(s)))
+}
+
+fn sources_json(sources: &[Source]) -> Value {
+    Value::Array(sources.iter().map(|s| Value::String(source_string(s))).collect())
+}
+
+fn variants_json(variants: &[Variant]) -> Value {
+    Value::Array(
+        variants
+            .iter()
+            .map(|var| {
+                let mut v = Map::with_capacity(2);
+                v.insert("value".into(), string(&var.value));
+                v.insert("type".into(), type_string(&var.ty));
+                Value::Object(v)
+            })
+            .collect(),
+    )
+}
+
+fn members_json<'a>(members: impl Iterator<Item = &'a Member>) -> Value {
+    Value::Array(
+        members
+            .map(|m| {
+                let mut v = Map::with_capacity(4);
+                v.insert("name".into(), string(&m.name));
+                v.insert("type".into(), type_string(&m.ty));
+                v.insert("optional".into(), Value::Bool(m.optional));
+                if let Some(d) = &m.default {
+                    v.insert("default".into(), d.clone());
+                }
+                if !m.values.is_empty() {
+                    v.insert("values".into(), strings(&m.values));
+                }
+                if !m.features.is_empty() {
+                    v.insert("features".into(), strings(&m.features));
+                }
+                if let Some(s) = &m.source {
+                    v.insert("source".into(), Value::String(source_string(s)));
+                }
+                Value::Object(v)
+            })
+            .collect(),
+    )
 }
 
 fn type_json(d: &TypeDef) -> Value {
-    let mut v = json!({"name": d.name, "source": first_source(&d.sources)});
+    let mut v = Map::with_capacity(8);
+    v.insert("name".into(), string(&d.name));
+    v.insert("source".into(), first_source(&d.sources));
     match &d.kind {
         TypeKind::Builtin { builtin } => {
-            v["meta"] = json!("builtin");
-            v["builtin"] = json!(builtin.name());
+            v.insert("meta".into(), Value::String("builtin".into()));
+            v.insert("builtin".into(), Value::String(builtin.name().into()));
         }
         TypeKind::Enum { values } => {
-            v["meta"] = json!("enum");
-            v["values"] = values.iter().map(|e| json!(e.name)).collect();
+            v.insert("meta".into(), Value::String("enum".into()));
+            v.insert("values".into(), Value::Array(values.iter().map(|e| string(&e.name)).collect()));
         }
         TypeKind::Struct { base, members } => {
-            v["meta"] = json!("struct");
-            v["base"] = json!(base);
-            v["members"] = json!(members_json(&members.iter().collect::<Vec<_>>()));
+            v.insert("meta".into(), Value::String("struct".into()));
+            v.insert("base".into(), base.as_deref().map_or(Value::Null, string));
+            v.insert("members".into(), members_json(members.iter()));
         }
         TypeKind::Union { base, members, discriminator, variants } => {
-            v["meta"] = json!("union");
-            v["base"] = json!(base);
-            v["members"] = json!(members_json(&members.iter().collect::<Vec<_>>()));
-            v["discriminator"] = json!(discriminator);
-            v["variants"] =
-                variants.iter().map(|var| json!({"value": var.value, "type": var.ty.to_string()})).collect();
+            v.insert("meta".into(), Value::String("union".into()));
+            v.insert("base".into(), base.as_deref().map_or(Value::Null, string));
+            v.insert("members".into(), members_json(members.iter()));
+            v.insert("discriminator".into(), string(discriminator));
+            v.insert("variants".into(), variants_json(variants));
         }
         TypeKind::Alternate { alternatives } => {
-            v["meta"] = json!("alternate");
-            v["alternatives"] =
-                alternatives.iter().map(|a| json!({"name": a.name, "type": a.ty.to_string()})).collect();
+            v.insert("meta".into(), Value::String("alternate".into()));
+            let list = alternatives
+                .iter()
+                .map(|a| {
+                    let mut alt = Map::with_capacity(2);
+                    alt.insert("name".into(), string(&a.name));
+                    alt.insert("type".into(), type_string(&a.ty));
+                    Value::Object(alt)
+                })
+                .collect();
+            v.insert("alternatives".into(), Value::Array(list));
         }
         TypeKind::Array { element } => {
-            v["meta"] = json!("array");
-            v["element"] = json!(element.to_string());
+            v.insert("meta".into(), Value::String("array".into()));
+            v.insert("element".into(), type_string(element));
         }
     }
     if d.implicit {
-        v["implicit"] = json!(true);
+        v.insert("implicit".into(), Value::Bool(true));
     }
     if !d.features.is_empty() {
-        v["features"] = json!(d.features);
+        v.insert("features".into(), strings(&d.features));
     }
-    v
+    Value::Object(v)
 }
 
 /// A plain-text table: one line per command and event with its arguments, then counts.
@@ -166,4 +267,201 @@ pub fn to_table(spec: &Spec) -> String {
         spec.diagnostics.len()
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! `to_json` builds its maps by hand; these tests hold it to the `json!`-built
+    //! rendering it replaced, key order included, on every seed and grown fuzz input.
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::spec::{DiagnosticKind, Member, Source, Spec, TypeDef, TypeKind};
+
+    fn to_json_reference(spec: &Spec) -> Value {
+        let commands: Vec<Value> = spec
+            .commands
+            .values()
+            .map(|c| {
+                let mut v = json!({
+                    "name": c.name,
+                    "args": members_json(&spec.command_args(c)),
+                    "returns": c.returns.as_ref().map(|t| t.to_string()),
+                    "source": first_source(&c.sources),
+                    "sources": c.sources.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                });
+                let variants = c.args.as_ref().map(|a| spec.variants(a)).unwrap_or_default();
+                if !variants.is_empty() {
+                    v["variants"] = variants
+                        .iter()
+                        .map(|var| json!({"value": var.value, "type": var.ty.to_string()}))
+                        .collect();
+                }
+                if c.allow_oob {
+                    v["allow_oob"] = json!(true);
+                }
+                if !c.features.is_empty() {
+                    v["features"] = json!(c.features);
+                }
+                v
+            })
+            .collect();
+        let events: Vec<Value> = spec
+            .events
+            .values()
+            .map(|e| {
+                let mut v = json!({
+                    "name": e.name,
+                    "data": members_json(&spec.event_data(e)),
+                    "source": first_source(&e.sources),
+                    "sources": e.sources.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                });
+                if !e.features.is_empty() {
+                    v["features"] = json!(e.features);
+                }
+                v
+            })
+            .collect();
+        let types: Vec<Value> = spec.types.values().map(type_json).collect();
+        let diagnostics: Vec<Value> = spec
+            .diagnostics
+            .iter()
+            .map(|d| json!({"source": d.source.to_string(), "kind": d.kind, "message": d.message}))
+            .collect();
+        json!({"commands": commands, "events": events, "types": types, "diagnostics": diagnostics})
+    }
+
+    fn first_source(sources: &[Source]) -> Option<String> {
+        sources.first().map(|s| s.to_string())
+    }
+
+    fn members_json(members: &[&Member]) -> Vec<Value> {
+        members
+            .iter()
+            .map(|m| {
+                let mut v = json!({"name": m.name, "type": m.ty.to_string(), "optional": m.optional});
+                if let Some(d) = &m.default {
+                    v["default"] = d.clone();
+                }
+                if !m.values.is_empty() {
+                    v["values"] = json!(m.values);
+                }
+                if !m.features.is_empty() {
+                    v["features"] = json!(m.features);
+                }
+                if let Some(s) = &m.source {
+                    v["source"] = json!(s.to_string());
+                }
+                v
+            })
+            .collect()
+    }
+
+    fn type_json(d: &TypeDef) -> Value {
+        let mut v = json!({"name": d.name, "source": first_source(&d.sources)});
+        match &d.kind {
+            TypeKind::Builtin { builtin } => {
+                v["meta"] = json!("builtin");
+                v["builtin"] = json!(builtin.name());
+            }
+            TypeKind::Enum { values } => {
+                v["meta"] = json!("enum");
+                v["values"] = values.iter().map(|e| json!(e.name)).collect();
+            }
+            TypeKind::Struct { base, members } => {
+                v["meta"] = json!("struct");
+                v["base"] = json!(base);
+                v["members"] = json!(members_json(&members.iter().collect::<Vec<_>>()));
+            }
+            TypeKind::Union { base, members, discriminator, variants } => {
+                v["meta"] = json!("union");
+                v["base"] = json!(base);
+                v["members"] = json!(members_json(&members.iter().collect::<Vec<_>>()));
+                v["discriminator"] = json!(discriminator);
+                v["variants"] = variants
+                    .iter()
+                    .map(|var| json!({"value": var.value, "type": var.ty.to_string()}))
+                    .collect();
+            }
+            TypeKind::Alternate { alternatives } => {
+                v["meta"] = json!("alternate");
+                v["alternatives"] =
+                    alternatives.iter().map(|a| json!({"name": a.name, "type": a.ty.to_string()})).collect();
+            }
+            TypeKind::Array { element } => {
+                v["meta"] = json!("array");
+                v["element"] = json!(element.to_string());
+            }
+        }
+        if d.implicit {
+            v["implicit"] = json!(true);
+        }
+        if !d.features.is_empty() {
+            v["features"] = json!(d.features);
+        }
+        v
+    }
+
+    #[test]
+    fn kind_names_are_the_serde_names() {
+        let kinds = [
+            DiagnosticKind::Syntax,
+            DiagnosticKind::Damaged,
+            DiagnosticKind::Recovered,
+            DiagnosticKind::MissingInclude,
+            DiagnosticKind::UnresolvedType,
+            DiagnosticKind::DocFinding,
+            DiagnosticKind::Drift,
+        ];
+        for kind in kinds {
+            assert_eq!(json!(kind), json!(kind_name(kind)));
+        }
+    }
+
+    #[test]
+    fn source_strings_are_the_display_strings() {
+        for (line, column) in [(0, None), (1, Some(1)), (9, Some(10)), (4_294_967_295, Some(4_294_967_295))] {
+            let source = Source { file: "a/b.json".into(), line, column };
+            assert_eq!(source_string(&source), source.to_string());
+        }
+        for t in [
+            TypeRef::Builtin(crate::spec::Builtin::Uint64),
+            TypeRef::named("X"),
+            TypeRef::Unknown("?".into()),
+        ] {
+            assert_eq!(type_string(&t), json!(t.to_string()));
+        }
+    }
+
+    fn same_rendering(spec: &Spec, what: &str) {
+        let fast = serde_json::to_string(&to_json(spec)).unwrap_or_default();
+        let reference = serde_json::to_string(&to_json_reference(spec)).unwrap_or_default();
+        assert_eq!(fast, reference, "{what}");
+    }
+
+    #[test]
+    fn rendering_matches_the_json_macro_rendering() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["fuzz/corpus-seeds", "fuzz/corpus-grown"] {
+            for target in ["spec_legacy", "spec_hx", "spec_qapi", "spec_introspect"] {
+                let entries = std::fs::read_dir(root.join(dir).join(target)).into_iter().flatten().flatten();
+                files.extend(entries.map(|e| e.path()));
+            }
+        }
+        files.push(root.join("corpus/qemu-7.2/qemu-system-x86_64.json"));
+        assert!(files.len() > 100, "corpus files found: {}", files.len());
+        for path in files {
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let text = String::from_utf8_lossy(&bytes);
+            let what = path.display().to_string();
+            same_rendering(&crate::spec::legacy::parse(&text, "f.txt"), &what);
+            let sides = crate::spec::hx::parse(&text, "f.hx");
+            same_rendering(&sides.old, &what);
+            same_rendering(&sides.new, &what);
+            same_rendering(&crate::spec::qapi::parse(&text, "f.json", &mut |_| None), &what);
+            same_rendering(&crate::spec::introspect::parse(&text, "f.json"), &what);
+        }
+    }
 }

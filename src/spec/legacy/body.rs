@@ -155,7 +155,7 @@ struct Reader {
 
 impl Reader {
     fn line(&mut self, line: &Line) {
-        let text = line.text.as_str();
+        let text = &*line.text;
         if let Some(rest) = arguments_line(text) {
             self.args_heading = Some((line.no, self.body.args.entries.len()));
             self.enter(Mode::Args, line.no);

@@ -48,7 +48,7 @@ const MAX_SCAN_DEPTH: usize = 128;
 
 /// If `line` opens an example, its direction and the JSON text after the marker.
 pub(crate) fn example_start(line: &Line, events_doc: bool) -> Option<(Direction, &str)> {
-    let text = line.text.as_str();
+    let text = &*line.text;
     for (marker, direction) in [("->", Direction::Request), ("<-", Direction::Reply)] {
         if let Some(rest) = text.strip_prefix(marker) {
             let rest = rest.trim_start();
@@ -68,7 +68,7 @@ pub(crate) fn example_start(line: &Line, events_doc: bool) -> Option<(Direction,
 pub(crate) fn collect(lines: &[Line], start: usize, events_doc: bool) -> Option<(ExampleBlock, usize)> {
     let first = lines.get(start)?;
     let (mut direction, rest) = example_start(first, events_doc)?;
-    let mut parts = vec![rest.to_string()];
+    let mut parts: Vec<&str> = vec![rest];
     let mut depth = bracket_delta(rest);
     let mut next = start + 1;
     while depth > 0 {
@@ -77,7 +77,7 @@ pub(crate) fn collect(lines: &[Line], start: usize, events_doc: bool) -> Option<
             break;
         }
         depth += bracket_delta(&line.text);
-        parts.push(line.text.clone());
+        parts.push(&line.text);
         next += 1;
     }
     let text = parts.join("\n");

@@ -5,6 +5,8 @@
 //! date line) interleaved with the text (001). This module turns raw text into [`Line`]s that
 //! carry the line number a reader would cite, the indentation that survived, and the text.
 
+use std::rc::Rc;
+
 use crate::spec::{DiagnosticKind, Source, Spec};
 
 /// One non-blank line of the document, as the parsers see it.
@@ -15,8 +17,8 @@ pub(crate) struct Line {
     pub no: u32,
     /// Leading whitespace width (tabs count 8) that survived the scrape.
     pub indent: usize,
-    /// The text, trimmed at both ends; never empty.
-    pub text: String,
+    /// The text, trimmed at both ends; never empty. Shared: sectioning copies lines.
+    pub text: Rc<str>,
 }
 
 /// A share of number-prefixed lines at or above this marks a line-numbered document.
@@ -80,7 +82,7 @@ pub(crate) fn prepare(text: &str, file: &str, spec: &mut Spec) -> Prepared {
             last_physical = None;
             continue;
         }
-        out.push(Line { no, indent: indent_width(content), text: trimmed.to_string() });
+        out.push(Line { no, indent: indent_width(content), text: Rc::from(trimmed) });
         last_physical = Some(index);
     }
     if nbsp_count > 0 {
@@ -170,7 +172,7 @@ mod tests {
         let mut spec = Spec::new(SourceKind::Legacy);
         let text = "a\nfix: something long\n2013-06-24 23:13:14 +08:00\nb\n";
         let lines = prepare(text, "f", &mut spec).lines;
-        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        let texts: Vec<&str> = lines.iter().map(|l| &*l.text).collect();
         assert_eq!(texts, vec!["a", "b"]);
         assert_eq!(lines[1].no, 4);
         assert_eq!(spec.diagnostics.len(), 1);

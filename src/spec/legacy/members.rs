@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::text::quoted_strings;
+use super::text::{quoted_strings, starts_with_ignore_case};
 use crate::spec::{Builtin, TypeRef};
 
 /// What the text of one member says.
@@ -219,8 +219,7 @@ fn type_in_prose(text: &str, findings: &mut Vec<String>) -> Option<TypeRef> {
 }
 
 fn is_json_word(word: &str) -> bool {
-    let w = word.to_ascii_lowercase();
-    w.starts_with("json-") || w.starts_with("json_")
+    starts_with_ignore_case(word, "json-") || starts_with_ignore_case(word, "json_")
 }
 
 /// Maps one type word (`json-int`, `int`, `BlockdevOnError`); `following` are the words

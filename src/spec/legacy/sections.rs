@@ -235,7 +235,7 @@ fn pieces(lines: &[Line], events_doc: bool) -> Vec<Piece> {
             if can_be_header(&line.text) {
                 let is_name = is_name_token(&line.text, events_doc);
                 out.push(Piece::Header(Header {
-                    text: line.text.clone(),
+                    text: line.text.to_string(),
                     line: line.no,
                     is_name,
                     underline: Some(underline),
@@ -258,7 +258,7 @@ fn pieces(lines: &[Line], events_doc: bool) -> Vec<Piece> {
         }
         if !events_doc && is_bare_header(lines, index) {
             out.push(Piece::Header(Header {
-                text: line.text.clone(),
+                text: line.text.to_string(),
                 line: line.no,
                 is_name: true,
                 underline: None,
@@ -303,7 +303,7 @@ fn is_bare_header(lines: &[Line], index: usize) -> bool {
     else {
         return false;
     };
-    let text = line.text.as_str();
+    let text = &*line.text;
     let name_like = text.len() >= 2
         && text.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
@@ -318,7 +318,7 @@ mod tests {
     use super::*;
 
     fn lines(numbered: &[(u32, &str)]) -> Vec<Line> {
-        numbered.iter().map(|(no, t)| Line { no: *no, indent: 0, text: t.to_string() }).collect()
+        numbered.iter().map(|(no, t)| Line { no: *no, indent: 0, text: (*t).into() }).collect()
     }
 
     #[test]

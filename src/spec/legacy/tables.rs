@@ -379,23 +379,24 @@ impl Builder<'_> {
     fn finish(self) -> Option<TypeRef> {
         let Builder { spec, file, nodes, .. } = self;
         let mut refs: Vec<Option<TypeRef>> = vec![None; nodes.len()];
-        for (index, node) in nodes.iter().enumerate().rev() {
+        // Children come after their parents, so walking backwards finds every child's
+        // reference made; the nodes are consumed, so members move rather than copy.
+        for (index, node) in nodes.into_iter().enumerate().rev() {
             if node.drafts.is_empty() {
                 continue;
             }
             let members = node
                 .drafts
-                .iter()
+                .into_iter()
                 .map(|d| {
-                    let mut member = d.member.clone();
+                    let mut member = d.member;
                     if let Some(Some(child)) = d.child.and_then(|c| refs.get(c)).cloned() {
                         member.ty = if d.array { TypeRef::array(child) } else { child };
                     }
                     member
                 })
                 .collect();
-            let reference =
-                spec.add_implicit_struct(node.name.clone(), members, Source::new(file, node.line));
+            let reference = spec.add_implicit_struct(node.name, members, Source::new(file, node.line));
             if let Some(slot) = refs.get_mut(index) {
                 *slot = Some(reference);
             }

@@ -14,6 +14,12 @@ pub(crate) struct ItemHead {
 
 /// Parses a member item line: `- "name": rest`, `- "name" rest` or `- name: rest`.
 pub(crate) fn item_head(text: &str) -> Option<ItemHead> {
+    let (name, rest, colon) = item_parts(text)?;
+    Some(ItemHead { name: name.to_string(), rest: rest.to_string(), colon })
+}
+
+/// [`item_head`] without copying: name, rest and whether the colon is there.
+fn item_parts(text: &str) -> Option<(&str, &str, bool)> {
     let body = text.strip_prefix('-')?;
     if !body.starts_with(char::is_whitespace) {
         return None;
@@ -26,11 +32,10 @@ pub(crate) fn item_head(text: &str) -> Option<ItemHead> {
             return None;
         }
         let after = quoted.get(end + 1..)?.trim_start();
-        let (colon, rest) = match after.strip_prefix(':') {
-            Some(r) => (true, r.trim_start()),
-            None => (false, after),
-        };
-        return Some(ItemHead { name: name.to_string(), rest: rest.to_string(), colon });
+        return Some(match after.strip_prefix(':') {
+            Some(r) => (name, r.trim_start(), true),
+            None => (name, after, false),
+        });
     }
     let name_len =
         body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(body.len());
@@ -39,12 +44,12 @@ pub(crate) fn item_head(text: &str) -> Option<ItemHead> {
         return None;
     }
     let rest = body.get(name_len..)?.trim_start().strip_prefix(':')?;
-    Some(ItemHead { name: name.to_string(), rest: rest.trim_start().to_string(), colon: true })
+    Some((name, rest.trim_start(), true))
 }
 
 /// Whether a line is a member item.
 pub(crate) fn is_member_item(text: &str) -> bool {
-    item_head(text).is_some()
+    item_parts(text).is_some()
 }
 
 /// A `- something` line that is not a member item (a note under the previous member, such
@@ -88,13 +93,35 @@ pub(crate) fn data_line(text: &str) -> Option<&str> {
 /// Whether a line says what a command returns ("Return a json-object with ...", "Each
 /// json-object contain the following:", "... the returned value is a json-array").
 pub(crate) fn is_return_intro(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    lower.starts_with("return")
-        || (lower.starts_with("each ") && lower.contains("json-object"))
-        || lower.contains("returned value")
-        || lower.contains("will be returned")
-        || lower.starts_with("the main json-object")
-        || lower.starts_with("each array entry")
+    starts_with_ignore_case(text, "return")
+        || (starts_with_ignore_case(text, "each ") && contains_ignore_case(text, "json-object"))
+        || contains_ignore_case(text, "returned value")
+        || contains_ignore_case(text, "will be returned")
+        || starts_with_ignore_case(text, "the main json-object")
+        || starts_with_ignore_case(text, "each array entry")
+}
+
+/// `text.to_ascii_lowercase().starts_with(lower)` without the copy (`lower` is lowercase).
+pub(crate) fn starts_with_ignore_case(text: &str, lower: &str) -> bool {
+    text.as_bytes().get(..lower.len()).is_some_and(|head| head.eq_ignore_ascii_case(lower.as_bytes()))
+}
+
+/// `text.to_ascii_lowercase().contains(lower)` without the copy (`lower` is lowercase ASCII).
+pub(crate) fn contains_ignore_case(text: &str, lower: &str) -> bool {
+    let needle = lower.as_bytes();
+    let Some((&first, _)) = needle.split_first() else { return true };
+    let bytes = text.as_bytes();
+    let upper = first.to_ascii_uppercase();
+    let mut from = 0;
+    while let Some(offset) = bytes.get(from..).and_then(|b| b.iter().position(|&c| c == first || c == upper))
+    {
+        let at = from + offset;
+        if bytes.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// Whether a line starts a table or another structural part of a section.
@@ -160,6 +187,19 @@ mod tests {
         assert_eq!(arguments_line("Arguments:"), Some(""));
         assert!(arguments_line("Argumentsx").is_none());
         assert!(is_return_intro("Each json-object contain the following:"));
+        for text in
+            ["RETURN x", "Each JSON-Object", "the Returned Value", "ré will be returned", "Éach", "", "r"]
+        {
+            let lower = text.to_ascii_lowercase();
+            for needle in ["return", "each ", "json-object", "returned value", "will be returned", ""] {
+                assert_eq!(contains_ignore_case(text, needle), lower.contains(needle), "{text} / {needle}");
+                assert_eq!(
+                    starts_with_ignore_case(text, needle),
+                    lower.starts_with(needle),
+                    "{text} / {needle}"
+                );
+            }
+        }
         assert_eq!(
             quoted_strings(r#"one of 'normal', 'none' (it's) "x""#, true),
             vec!["normal", "none", "x"]
