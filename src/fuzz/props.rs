@@ -249,7 +249,7 @@ pub fn emulator_session(data: &[u8]) {
 /// encodes and decodes the same way (encoding is a function of the value), so repeats
 /// cost one comparison. Only the first [`CHECKED_MAX`] distinct values are remembered.
 fn check_server_message(value: Value, checked: &mut Vec<Value>) {
-    if checked.contains(&value) {
+    if checked.iter().any(|seen| same_in_order(seen, &value)) {
         return;
     }
     let bytes = encode(&value);
@@ -262,6 +262,22 @@ fn check_server_message(value: Value, checked: &mut Vec<Value>) {
     }
     if checked.len() < CHECKED_MAX {
         checked.push(value);
+    }
+}
+
+/// Whether `a` and `b` are equal with object members in the same order: enough to know
+/// they are equal, without hashing every key as `Value`'s own `==` does (an order
+/// difference only costs a repeated check).
+fn same_in_order(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|((kx, vx), (ky, vy))| kx == ky && same_in_order(vx, vy))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(vx, vy)| same_in_order(vx, vy))
+        }
+        _ => a == b,
     }
 }
 
@@ -330,6 +346,20 @@ mod tests {
         emulator_session(
             b"{\"execute\":\"query-status\",\"id\":[1]}\xff{\"execute\":1}]]}{\"exec-oob\":\"x\"}",
         );
+    }
+
+    #[test]
+    fn same_in_order_implies_equal() {
+        let a = serde_json::json!({"error": {"class": "GenericError", "desc": "x"}, "id": [1, {"k": null}]});
+        assert!(same_in_order(&a, &a.clone()));
+        let reordered =
+            serde_json::json!({"id": [1, {"k": null}], "error": {"class": "GenericError", "desc": "x"}});
+        assert_eq!(a, reordered);
+        assert!(!same_in_order(&a, &reordered), "an order difference is reported as different");
+        let other =
+            serde_json::json!({"error": {"class": "GenericError", "desc": "y"}, "id": [1, {"k": null}]});
+        assert!(!same_in_order(&a, &other));
+        assert!(!same_in_order(&serde_json::json!([1, 2]), &serde_json::json!([1])));
     }
 
     #[test]
