@@ -4,7 +4,7 @@
 # committed, small form). Logs: fuzz/logs/ (not committed); summary: fuzz/logs/summary.txt.
 # Built once first, then the built binaries run directly so edits elsewhere in the tree during the
 # run do not trigger rebuilds. SANITIZER (default none) is cargo fuzz's -s: qmpcheck is safe Rust
-# (#![deny(unsafe_code)]), and without ASan the targets run 1.5-4x more inputs per second
+# (#![deny(unsafe_code)]), and without ASan the targets run 4-6.5x more inputs per second
 # (reports/perf.md); CI's short runs keep cargo fuzz's default, address.
 #   [SANITIZER=address] fuzz/run-all.sh [SECONDS] [TARGET...]
 set -u
