@@ -41,7 +41,7 @@
 use std::collections::BTreeMap;
 
 use super::schema::SchemaOptions;
-use crate::spec::{Alternative, Builtin, Member, SourceKind, Spec, TypeKind, TypeRef};
+use crate::spec::{Alternative, Builtin, JsonType, Member, SourceKind, Spec, TypeKind, TypeRef};
 
 /// Deepest nesting of typed values (objects and arrays of known types) checked; deeper
 /// values are a [`ViolationKind::TooDeep`] violation. Bounds the recursion of the checker.
@@ -775,26 +775,15 @@ impl<'s> Compiler<'s> {
 
     /// The JSON kind of values of `ty` (as `json_kind` in [`super::schema`]).
     fn json_kind(&self, ty: &TypeRef) -> Option<Kind> {
-        let builtin_kind = |b: Builtin| match b {
-            Builtin::Str => Some(Kind::String),
-            Builtin::Bool => Some(Kind::Boolean),
-            Builtin::Null => Some(Kind::Null),
-            Builtin::Object => Some(Kind::Object),
-            Builtin::Any => None,
-            _ => Some(Kind::Number),
-        };
-        match ty {
-            TypeRef::Builtin(b) => builtin_kind(*b),
-            TypeRef::Array(_) => Some(Kind::Array),
-            TypeRef::Unknown(_) => None,
-            TypeRef::Named(_) => match self.spec.resolve(ty).map(|d| &d.kind)? {
-                TypeKind::Builtin { builtin } => builtin_kind(*builtin),
-                TypeKind::Enum { .. } => Some(Kind::String),
-                TypeKind::Struct { .. } | TypeKind::Union { .. } => Some(Kind::Object),
-                TypeKind::Array { .. } => Some(Kind::Array),
-                TypeKind::Alternate { .. } => None,
-            },
-        }
+        Some(match self.spec.json_type(ty)? {
+            JsonType::Str => Kind::String,
+            JsonType::Int | JsonType::Number => Kind::Number,
+            JsonType::Bool => Kind::Boolean,
+            JsonType::Null => Kind::Null,
+            JsonType::Object => Kind::Object,
+            JsonType::Array => Kind::Array,
+            JsonType::Any => return None,
+        })
     }
 }
 

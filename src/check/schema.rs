@@ -43,7 +43,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Map, Value};
 
-use crate::spec::{Alternative, Builtin, Member, SourceKind, Spec, TypeDef, TypeKind, TypeRef};
+use crate::spec::{Alternative, Builtin, JsonType, Member, SourceKind, Spec, TypeDef, TypeKind, TypeRef};
 
 /// The `$schema` URI every document declares.
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -646,29 +646,19 @@ impl<'s> Builder<'s> {
         json!({"type": kinds, "allOf": branches})
     }
 
-    /// The JSON type a value of `ty` has (`number` for every numeric builtin, so an integer
-    /// branch reports a fraction as a wrong value rather than a wrong type).
+    /// The JSON Schema type a value of `ty` has (`number` for every numeric builtin, so an
+    /// integer branch reports a fraction as a wrong value rather than a wrong type); `None`
+    /// when values of `ty` may have several.
     fn json_kind(&self, ty: &TypeRef) -> Option<&'static str> {
-        let builtin_kind = |b: Builtin| match b {
-            Builtin::Str => Some("string"),
-            Builtin::Bool => Some("boolean"),
-            Builtin::Null => Some("null"),
-            Builtin::Object => Some("object"),
-            Builtin::Any => None,
-            _ => Some("number"),
-        };
-        match ty {
-            TypeRef::Builtin(b) => builtin_kind(*b),
-            TypeRef::Array(_) => Some("array"),
-            TypeRef::Unknown(_) => None,
-            TypeRef::Named(_) => match self.spec.resolve(ty).map(|d| &d.kind)? {
-                TypeKind::Builtin { builtin } => builtin_kind(*builtin),
-                TypeKind::Enum { .. } => Some("string"),
-                TypeKind::Struct { .. } | TypeKind::Union { .. } => Some("object"),
-                TypeKind::Array { .. } => Some("array"),
-                TypeKind::Alternate { .. } => None,
-            },
-        }
+        Some(match self.spec.json_type(ty)? {
+            JsonType::Str => "string",
+            JsonType::Int | JsonType::Number => "number",
+            JsonType::Bool => "boolean",
+            JsonType::Null => "null",
+            JsonType::Object => "object",
+            JsonType::Array => "array",
+            JsonType::Any => return None,
+        })
     }
 
     /// A builtin's schema. Introspection reports every integer type as `int`, so in an

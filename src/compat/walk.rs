@@ -60,8 +60,8 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::spec::{
-    is_unstable, Alternative, Builtin, Command, EnumValue, Event, Member, Source, Spec, TypeKind, TypeRef,
-    Variant,
+    is_unstable, Alternative, Builtin, Command, EnumValue, Event, JsonType, Member, Source, Spec, TypeKind,
+    TypeRef, Variant,
 };
 
 use super::{rename_evidence, rename_key, Change, ChangeKind, Rule, Severity, SubjectKind, ALSO_AT_LIMIT};
@@ -140,47 +140,22 @@ enum Shape<'s> {
     Unknown(String),
 }
 
-/// The JSON type of a value, the only thing alternates are told apart by.
+/// What alternates are told apart by: a resolved type's JSON type; an alternate (nested in
+/// another, which QAPI forbids) and a type that does not resolve stand for themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum JsonKind {
-    Str,
-    Int,
-    Number,
-    Bool,
-    Null,
-    Object,
-    Array,
-    Any,
+    Json(JsonType),
     Alternate,
     Unknown,
 }
 
 impl fmt::Display for JsonKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            JsonKind::Str => "str",
-            JsonKind::Int => "int",
-            JsonKind::Number => "number",
-            JsonKind::Bool => "bool",
-            JsonKind::Null => "null",
-            JsonKind::Object => "object",
-            JsonKind::Array => "array",
-            JsonKind::Any => "any",
-            JsonKind::Alternate => "alternate",
-            JsonKind::Unknown => "unknown",
-        })
-    }
-}
-
-fn builtin_kind(b: Builtin) -> JsonKind {
-    match b {
-        Builtin::Str => JsonKind::Str,
-        Builtin::Number => JsonKind::Number,
-        Builtin::Bool => JsonKind::Bool,
-        Builtin::Null => JsonKind::Null,
-        Builtin::Any => JsonKind::Any,
-        Builtin::Object => JsonKind::Object,
-        _ => JsonKind::Int,
+        match self {
+            JsonKind::Json(t) => t.fmt(f),
+            JsonKind::Alternate => f.write_str("alternate"),
+            JsonKind::Unknown => f.write_str("unknown"),
+        }
     }
 }
 
@@ -203,11 +178,11 @@ fn shape<'s>(spec: &'s Spec, ty: Option<&'s TypeRef>) -> Shape<'s> {
 
 fn json_kind(shape: &Shape<'_>) -> JsonKind {
     match shape {
-        Shape::Builtin(b) => builtin_kind(*b),
-        Shape::Enum(_) => JsonKind::Str,
-        Shape::Object(_) => JsonKind::Object,
+        Shape::Builtin(b) => JsonKind::Json(b.json_type()),
+        Shape::Enum(_) => JsonKind::Json(JsonType::Str),
+        Shape::Object(_) => JsonKind::Json(JsonType::Object),
         Shape::Alternate(_) => JsonKind::Alternate,
-        Shape::Array(_) => JsonKind::Array,
+        Shape::Array(_) => JsonKind::Json(JsonType::Array),
         Shape::Unknown(_) => JsonKind::Unknown,
     }
 }
@@ -1015,7 +990,7 @@ impl<'a> Walker<'a> {
         if o == n {
             return;
         }
-        let found = match (o.int_range(), n.int_range(), builtin_kind(o), builtin_kind(n)) {
+        let found = match (o.int_range(), n.int_range(), o.json_type(), n.json_type()) {
             (Some(_), Some(_), _, _) if self.collapse_ints => return,
             (Some((olo, ohi)), Some((nlo, nhi)), _, _) => {
                 let (from, to) = (o.name(), n.name());
@@ -1030,10 +1005,10 @@ impl<'a> Walker<'a> {
                 }
             }
             // QEMU's `number` accepts integers on input.
-            (_, _, JsonKind::Int, JsonKind::Number) => self.widening(true, o.name(), n.name(), at),
-            (_, _, JsonKind::Number, JsonKind::Int) => self.widening(false, o.name(), n.name(), at),
-            (_, _, _, JsonKind::Any) => self.widening(true, o.name(), n.name(), at),
-            (_, _, JsonKind::Any, _) => self.widening(false, o.name(), n.name(), at),
+            (_, _, JsonType::Int, JsonType::Number) => self.widening(true, o.name(), n.name(), at),
+            (_, _, JsonType::Number, JsonType::Int) => self.widening(false, o.name(), n.name(), at),
+            (_, _, _, JsonType::Any) => self.widening(true, o.name(), n.name(), at),
+            (_, _, JsonType::Any, _) => self.widening(false, o.name(), n.name(), at),
             _ => {
                 let verb = if at.is_input() { "send" } else { "expect" };
                 let message = format!(
@@ -1583,8 +1558,8 @@ impl<'a> Walker<'a> {
         let to = describe_alts(self.new, na);
         let by_kind = self.by_kind(self.new, na);
         let matched = by_kind.get(&kind).or_else(|| {
-            if kind == JsonKind::Int {
-                by_kind.get(&JsonKind::Number)
+            if kind == JsonKind::Json(JsonType::Int) {
+                by_kind.get(&JsonKind::Json(JsonType::Number))
             } else {
                 None
             }

@@ -24,11 +24,12 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use body::Body;
-use example::{ExampleBlock, ValueKind};
+use example::ExampleBlock;
 use sections::Section;
 
 use super::{
-    Command, Diagnostic, DiagnosticKind, Direction, Event, Example, Source, SourceKind, Spec, TypeRef,
+    Command, Diagnostic, DiagnosticKind, Direction, Event, Example, JsonType, Source, SourceKind, Spec,
+    TypeRef,
 };
 
 /// Underlines longer or shorter than the name by more than this are reported.
@@ -312,7 +313,7 @@ fn doc_text(lines: &[String]) -> Option<String> {
 
 /// Member paths shown by the examples of one direction, below their top key (`arguments`,
 /// `return`, `data`).
-fn evidence(examples: &[ExampleBlock], direction: Direction, top: &str) -> BTreeMap<Vec<String>, ValueKind> {
+fn evidence(examples: &[ExampleBlock], direction: Direction, top: &str) -> BTreeMap<Vec<String>, JsonType> {
     let mut out = BTreeMap::new();
     for e in examples.iter().filter(|e| e.direction == direction) {
         for (path, kind) in example::key_paths(&e.text) {

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Builtin, Command, Diagnostic, DiagnosticKind, Event, Member, Source, Spec, TypeKind, TypeRef};
+use super::{Command, Diagnostic, DiagnosticKind, Event, JsonType, Member, Source, Spec, TypeKind, TypeRef};
 
 /// Merges models; the most authoritative kind wins each fact, disagreements become
 /// [`super::DiagnosticKind::Drift`] diagnostics. Merging one model returns it unchanged.
@@ -466,64 +466,43 @@ fn optional_word(optional: bool) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // JSON-level type categories
 
-/// What a type looks like on the wire.
+/// What a type looks like on the wire: its JSON type, down through array elements.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Json {
-    Str,
-    Int,
-    Number,
-    Bool,
-    Null,
-    Object,
-    Array(Box<Json>),
-    Any,
+enum Wire {
+    /// A type that is not an array.
+    Json(JsonType),
+    /// An array of the element's shape.
+    Array(Box<Wire>),
     /// Unresolved or unknown: never reported as drift.
     Unknown,
 }
 
-impl Json {
-    fn agrees(&self, other: &Json) -> bool {
+impl Wire {
+    fn agrees(&self, other: &Wire) -> bool {
         match (self, other) {
-            (Json::Unknown, _) | (_, Json::Unknown) => true,
-            (Json::Array(a), Json::Array(b)) => a.agrees(b),
+            (Wire::Unknown, _) | (_, Wire::Unknown) => true,
+            (Wire::Array(a), Wire::Array(b)) => a.agrees(b),
             (a, b) => a == b,
         }
     }
 }
 
-fn category(spec: &Spec, ty: &TypeRef) -> Json {
+fn category(spec: &Spec, ty: &TypeRef) -> Wire {
     category_at(spec, ty, 0)
 }
 
-fn category_at(spec: &Spec, ty: &TypeRef, depth: usize) -> Json {
+fn category_at(spec: &Spec, ty: &TypeRef, depth: usize) -> Wire {
     if depth > 16 {
-        return Json::Unknown;
+        return Wire::Unknown;
     }
-    match ty {
-        TypeRef::Builtin(b) => builtin_category(*b),
-        TypeRef::Array(e) => Json::Array(Box::new(category_at(spec, e, depth + 1))),
-        TypeRef::Unknown(_) => Json::Unknown,
-        TypeRef::Named(n) => match spec.types.get(n).map(|d| &d.kind) {
-            None => Json::Unknown,
-            Some(TypeKind::Builtin { builtin }) => builtin_category(*builtin),
-            Some(TypeKind::Enum { .. }) => Json::Str,
-            Some(TypeKind::Struct { .. } | TypeKind::Union { .. }) => Json::Object,
-            Some(TypeKind::Alternate { .. }) => Json::Any,
-            Some(TypeKind::Array { element }) => Json::Array(Box::new(category_at(spec, element, depth + 1))),
-        },
-    }
-}
-
-fn builtin_category(b: Builtin) -> Json {
-    match b {
-        Builtin::Str => Json::Str,
-        Builtin::Number => Json::Number,
-        Builtin::Bool => Json::Bool,
-        Builtin::Null => Json::Null,
-        Builtin::Any => Json::Any,
-        Builtin::Object => Json::Object,
-        _ if b.int_range().is_some() => Json::Int,
-        _ => Json::Unknown,
+    let element = match (ty, spec.resolve(ty).map(|d| &d.kind)) {
+        (TypeRef::Array(e), _) => Some(&**e),
+        (_, Some(TypeKind::Array { element })) => Some(element),
+        _ => None,
+    };
+    match element {
+        Some(e) => Wire::Array(Box::new(category_at(spec, e, depth + 1))),
+        None => spec.json_type(ty).map_or(Wire::Unknown, Wire::Json),
     }
 }
 

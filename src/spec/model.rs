@@ -173,6 +173,71 @@ impl Builtin {
             _ => return None,
         })
     }
+
+    /// The JSON type of this builtin's values.
+    pub fn json_type(self) -> JsonType {
+        match self {
+            Builtin::Str => JsonType::Str,
+            Builtin::Number => JsonType::Number,
+            Builtin::Int
+            | Builtin::Int8
+            | Builtin::Int16
+            | Builtin::Int32
+            | Builtin::Int64
+            | Builtin::Uint8
+            | Builtin::Uint16
+            | Builtin::Uint32
+            | Builtin::Uint64
+            | Builtin::Size => JsonType::Int,
+            Builtin::Bool => JsonType::Bool,
+            Builtin::Null => JsonType::Null,
+            Builtin::Any => JsonType::Any,
+            Builtin::Object => JsonType::Object,
+        }
+    }
+}
+
+/// The JSON type of a value, or the one JSON type every value of a type has.
+///
+/// QAPI alternates are told apart by it, and it is what a type looks like on the wire once
+/// its names are gone; one enum so that the compat walk, the merge's drift check, the legacy
+/// parser's example evidence and the schema checkers name JSON types the same way. `Int`
+/// and `Number` stay apart as QAPI keeps them (JSON Schema and QEMU's `QType` fold them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JsonType {
+    /// A string (`str`, enums).
+    Str,
+    /// An integer (`int` and every sized integer).
+    Int,
+    /// A number that may have a fraction (`number`).
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// `null`.
+    Null,
+    /// An object (structs, unions, untyped `json-object`).
+    Object,
+    /// An array.
+    Array,
+    /// Values of more than one JSON type: `any`, and alternates.
+    Any,
+}
+
+impl fmt::Display for JsonType {
+    /// QAPI's spelling, as messages show it: `str`, `int`, `number`, `bool`, `null`,
+    /// `object`, `array`, `any`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JsonType::Str => "str",
+            JsonType::Int => "int",
+            JsonType::Number => "number",
+            JsonType::Bool => "bool",
+            JsonType::Null => "null",
+            JsonType::Object => "object",
+            JsonType::Array => "array",
+            JsonType::Any => "any",
+        })
+    }
 }
 
 /// A reference to a type, as a member, return or array element names it.
@@ -870,6 +935,23 @@ impl Spec {
             TypeRef::Named(n) => self.types.get(n),
             _ => None,
         }
+    }
+
+    /// The JSON type every value of `ty` has: [`JsonType::Any`] for `any` and for alternates
+    /// (their values have one of several), `None` when `ty` does not resolve.
+    pub fn json_type(&self, ty: &TypeRef) -> Option<JsonType> {
+        Some(match ty {
+            TypeRef::Builtin(b) => b.json_type(),
+            TypeRef::Array(_) => JsonType::Array,
+            TypeRef::Unknown(_) => return None,
+            TypeRef::Named(_) => match &self.resolve(ty)?.kind {
+                TypeKind::Builtin { builtin } => builtin.json_type(),
+                TypeKind::Enum { .. } => JsonType::Str,
+                TypeKind::Struct { .. } | TypeKind::Union { .. } => JsonType::Object,
+                TypeKind::Array { .. } => JsonType::Array,
+                TypeKind::Alternate { .. } => JsonType::Any,
+            },
+        })
     }
 
     /// The arguments of a command as a flat member list (base first; union branches excluded).

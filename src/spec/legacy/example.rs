@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::lines::Line;
-use crate::spec::Direction;
+use crate::spec::{Direction, JsonType};
 
 /// One example as the document gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,25 +22,6 @@ pub(crate) struct ExampleBlock {
     pub line: u32,
     /// The command an `"execute"` names, or the event an `"event"` names.
     pub name: Option<String>,
-}
-
-/// The kind of JSON value an example shows for a member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ValueKind {
-    /// A string.
-    Str,
-    /// An integer.
-    Int,
-    /// A number with a fraction or exponent.
-    Number,
-    /// `true` / `false`.
-    Bool,
-    /// `null`.
-    Null,
-    /// An object.
-    Object,
-    /// An array.
-    Array,
 }
 
 /// Deepest nesting the lenient scanner tracks; deeper text is scanned flat.
@@ -137,8 +118,8 @@ pub(crate) fn string_member(text: &str, key: &str) -> Option<String> {
 }
 
 /// Every member path the text shows (object keys from the top, arrays transparent), with
-/// the kind of value first seen there. Works on broken JSON.
-pub(crate) fn key_paths(text: &str) -> BTreeMap<Vec<String>, ValueKind> {
+/// the JSON type of the value first seen there. Works on broken JSON.
+pub(crate) fn key_paths(text: &str) -> BTreeMap<Vec<String>, JsonType> {
     struct Frame {
         is_object: bool,
         key: Option<String>,
@@ -158,10 +139,10 @@ pub(crate) fn key_paths(text: &str) -> BTreeMap<Vec<String>, ValueKind> {
             continue;
         }
         let kind = match token {
-            Token::Str(_) => Some(ValueKind::Str),
-            Token::Word(w) => Some(word_kind(w)),
-            Token::Punct('{') => Some(ValueKind::Object),
-            Token::Punct('[') => Some(ValueKind::Array),
+            Token::Str(_) => Some(JsonType::Str),
+            Token::Word(w) => Some(word_type(w)),
+            Token::Punct('{') => Some(JsonType::Object),
+            Token::Punct('[') => Some(JsonType::Array),
             Token::Punct(_) => None,
         };
         if let Some(kind) = kind {
@@ -195,14 +176,14 @@ pub(crate) fn key_paths(text: &str) -> BTreeMap<Vec<String>, ValueKind> {
     out
 }
 
-/// The value kind of a bare word (`12`, `0.5`, `true`, `null`).
-fn word_kind(word: &str) -> ValueKind {
+/// The JSON type of a bare word (`12`, `0.5`, `true`, `null`).
+fn word_type(word: &str) -> JsonType {
     match word {
-        "true" | "false" => ValueKind::Bool,
-        "null" => ValueKind::Null,
-        _ if word.parse::<i128>().is_ok() => ValueKind::Int,
-        _ if word.parse::<f64>().is_ok() => ValueKind::Number,
-        _ => ValueKind::Str,
+        "true" | "false" => JsonType::Bool,
+        "null" => JsonType::Null,
+        _ if word.parse::<i128>().is_ok() => JsonType::Int,
+        _ if word.parse::<f64>().is_ok() => JsonType::Number,
+        _ => JsonType::Str,
     }
 }
 
@@ -288,9 +269,9 @@ mod tests {
     fn key_paths_survive_missing_commas() {
         let paths = key_paths(r#"{ "return": [ { "stats": { "a": 1 "b": 2.5 }, "parent": {} } ] }"#);
         let key = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(paths.get(&key(&["return", "stats", "a"])), Some(&ValueKind::Int));
-        assert_eq!(paths.get(&key(&["return", "stats", "b"])), Some(&ValueKind::Number));
-        assert_eq!(paths.get(&key(&["return", "parent"])), Some(&ValueKind::Object));
+        assert_eq!(paths.get(&key(&["return", "stats", "a"])), Some(&JsonType::Int));
+        assert_eq!(paths.get(&key(&["return", "stats", "b"])), Some(&JsonType::Number));
+        assert_eq!(paths.get(&key(&["return", "parent"])), Some(&JsonType::Object));
         assert_eq!(paths.len(), 5);
     }
 }

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::body::{Entry, Item};
-use super::example::ValueKind;
 use super::members::{analyse, parse_value};
 use super::text::quoted_strings;
-use crate::spec::{Builtin, DiagnosticKind, Member, Source, Spec, TypeRef};
+use crate::spec::{Builtin, DiagnosticKind, JsonType, Member, Source, Spec, TypeRef};
 
-/// Member paths an example shows (relative to the table's root object), with value kinds.
-pub(crate) type Evidence = BTreeMap<Vec<String>, ValueKind>;
+/// Member paths an example shows (relative to the table's root object), with the JSON type
+/// of each value.
+pub(crate) type Evidence = BTreeMap<Vec<String>, JsonType>;
 
 /// One object being filled.
 struct Node {
@@ -353,13 +353,13 @@ impl Builder<'_> {
             return TypeRef::Unknown(String::new());
         };
         let ty = match kind {
-            ValueKind::Str => TypeRef::Builtin(Builtin::Str),
-            ValueKind::Int => TypeRef::Builtin(Builtin::Int),
-            ValueKind::Number => TypeRef::Builtin(Builtin::Number),
-            ValueKind::Bool => TypeRef::Builtin(Builtin::Bool),
-            ValueKind::Null => TypeRef::Builtin(Builtin::Any),
-            ValueKind::Object => TypeRef::Builtin(Builtin::Object),
-            ValueKind::Array => TypeRef::array(TypeRef::Builtin(Builtin::Any)),
+            JsonType::Str => TypeRef::Builtin(Builtin::Str),
+            JsonType::Int => TypeRef::Builtin(Builtin::Int),
+            JsonType::Number => TypeRef::Builtin(Builtin::Number),
+            JsonType::Bool => TypeRef::Builtin(Builtin::Bool),
+            JsonType::Null | JsonType::Any => TypeRef::Builtin(Builtin::Any),
+            JsonType::Object => TypeRef::Builtin(Builtin::Object),
+            JsonType::Array => TypeRef::array(TypeRef::Builtin(Builtin::Any)),
         };
         let message = format!("no type given for member '{name}'; took {ty} from the example");
         self.spec.diag(DiagnosticKind::Recovered, source.clone(), message);

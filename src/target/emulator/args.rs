@@ -24,7 +24,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::spec::{Alternative, Builtin, EnumValue, Spec, TypeKind, TypeRef};
+use crate::spec::{Alternative, Builtin, EnumValue, JsonType, Spec, TypeKind, TypeRef};
 
 /// Bound on following union branches and bases in a malformed (cyclic) model.
 const MAX_TYPE_DEPTH: usize = 64;
@@ -77,6 +77,19 @@ impl QType {
             Value::Object(_) => QType::Dict,
             Value::Array(_) => QType::List,
         }
+    }
+
+    /// The `QType` of values of a JSON type (`None` for [`JsonType::Any`]: several).
+    fn of_type(json: JsonType) -> Option<QType> {
+        Some(match json {
+            JsonType::Str => QType::String,
+            JsonType::Int | JsonType::Number => QType::Number,
+            JsonType::Bool => QType::Bool,
+            JsonType::Null => QType::Null,
+            JsonType::Object => QType::Dict,
+            JsonType::Array => QType::List,
+            JsonType::Any => return None,
+        })
     }
 }
 
@@ -258,22 +271,12 @@ impl Visitor<'_> {
 
     /// Whether an alternative of type `ty` is the branch QEMU picks for a value of `qtype`.
     fn alternative_accepts(&self, ty: &TypeRef, qtype: QType, depth: usize) -> bool {
-        match ty {
-            TypeRef::Builtin(b) => builtin_qtype(*b).map_or(true, |q| q == qtype),
-            TypeRef::Array(_) => qtype == QType::List,
-            TypeRef::Unknown(_) => true,
-            TypeRef::Named(_) => match self.spec.resolve(ty).map(|d| &d.kind) {
-                None => true,
-                Some(TypeKind::Builtin { builtin }) => builtin_qtype(*builtin).map_or(true, |q| q == qtype),
-                Some(TypeKind::Enum { .. }) => qtype == QType::String,
-                Some(TypeKind::Struct { .. } | TypeKind::Union { .. }) => qtype == QType::Dict,
-                Some(TypeKind::Array { .. }) => qtype == QType::List,
-                Some(TypeKind::Alternate { alternatives }) => {
-                    depth < MAX_TYPE_DEPTH
-                        && alternatives.iter().any(|a| self.alternative_accepts(&a.ty, qtype, depth + 1))
-                }
-            },
+        if let Some(TypeKind::Alternate { alternatives }) = self.spec.resolve(ty).map(|d| &d.kind) {
+            return depth < MAX_TYPE_DEPTH
+                && alternatives.iter().any(|a| self.alternative_accepts(&a.ty, qtype, depth + 1));
         }
+        // A type that does not resolve, and `any`, accept every value.
+        self.spec.json_type(ty).and_then(QType::of_type).map_or(true, |q| q == qtype)
     }
 
     fn visit_builtin(&mut self, builtin: Builtin, value: &Value) -> Result<(), String> {
@@ -314,16 +317,4 @@ impl Visitor<'_> {
             Err(format!("Parameter '{}' expects {}_t", self.bare_name(), builtin.name()))
         }
     }
-}
-
-/// The JSON type a builtin takes in an alternate (`None`: any, for `any`/untyped objects).
-fn builtin_qtype(builtin: Builtin) -> Option<QType> {
-    Some(match builtin {
-        Builtin::Str => QType::String,
-        Builtin::Bool => QType::Bool,
-        Builtin::Null => QType::Null,
-        Builtin::Object => QType::Dict,
-        Builtin::Any => return None,
-        _ => QType::Number,
-    })
 }
