@@ -383,6 +383,30 @@ fn context_can_start_its_name_counter_after_a_count() {
     assert_eq!(gen::Context::starting_after(0), gen::Context::new());
 }
 
+#[test]
+fn a_context_keeps_at_most_max_live_names_per_kind_dropping_the_oldest() {
+    let mut ctx = gen::Context::new();
+    for i in 0..gen::names::MAX_LIVE_NAMES + 10 {
+        ctx.add(NameKind::BlockNode, format!("qnode{i}"));
+    }
+    ctx.add(NameKind::Job, "qjob1");
+    let nodes = ctx.names(NameKind::BlockNode);
+    assert_eq!(nodes.len(), gen::names::MAX_LIVE_NAMES);
+    assert_eq!(nodes.first().map(String::as_str), Some("qnode10"), "the 10 oldest are gone");
+    assert_eq!(nodes.last().map(String::as_str), Some("qnode73"));
+    assert_eq!(ctx.len(), gen::names::MAX_LIVE_NAMES + 1);
+    // A long-lived generator stays bounded (it grew by ~1 name per 115 commands before).
+    let mut generator = Generator::new(spec(), 7);
+    for _ in 0..30_000 {
+        generator.next_command();
+    }
+    let kinds = gen::names::NameKind::ALL.len();
+    assert!(generator.context().len() <= kinds * gen::names::MAX_LIVE_NAMES, "{}", generator.context().len());
+    let at_cap =
+        NameKind::ALL.iter().filter(|k| generator.context().names(**k).len() == gen::names::MAX_LIVE_NAMES);
+    assert!(at_cap.count() >= 1, "the run reached the cap, so without it the context would have grown");
+}
+
 // ---------------------------------------------------------------------------------------
 // Hostile reproducers are refused.
 

@@ -215,6 +215,9 @@ pub fn generic_members(kind: NameKind) -> Vec<&'static str> {
         .collect()
 }
 
+/// Most live names a [`Context`] keeps per kind (see [`Context::add`]).
+pub const MAX_LIVE_NAMES: usize = 64;
+
 /// Names created earlier in a sequence and not yet deleted, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
@@ -246,11 +249,16 @@ impl Context {
         format!("q{}{}", kind.label(), self.counter)
     }
 
-    /// Records that `name` of `kind` now exists.
+    /// Records that `name` of `kind` now exists. Past [`MAX_LIVE_NAMES`] of a kind the
+    /// oldest is forgotten, so a generator that runs for hours without a reset neither grows
+    /// nor slows down (most creates of a long run failed or were undone by QEMU restarts).
     pub fn add(&mut self, kind: NameKind, name: impl Into<String>) {
         let name = name.into();
         let list = self.names.entry(kind).or_default();
         if !list.contains(&name) {
+            if list.len() >= MAX_LIVE_NAMES {
+                list.remove(0);
+            }
             list.push(name);
         }
     }

@@ -178,21 +178,20 @@ impl<'a> Walker<'a> {
         }
         let fact = names::name_fact(self.command, &member.name, depth).filter(|_| self.is_str(&member.ty));
         if let Some((kind, role, template)) = fact {
-            let existing = self.context.names(kind).to_vec();
+            let live = self.context.names(kind).len();
             let present = !member.optional
                 || role == NameRole::Create
-                || (!existing.is_empty() && src.percent(self.config.use_existing_percent))
+                || (live > 0 && src.percent(self.config.use_existing_percent))
                 || src.percent(self.config.optional_percent);
             if !present {
                 return;
             }
+            let existing = |index: usize| self.context.names(kind).get(index).cloned().unwrap_or_default();
             let name = match role {
                 NameRole::Create => self.context.fresh(kind),
                 // In sequences the newest name is the one just created for this scenario.
-                _ if self.config.prefer && !existing.is_empty() => existing[existing.len() - 1].clone(),
-                _ if !existing.is_empty() && src.percent(self.config.use_existing_percent) => {
-                    existing[src.below(existing.len())].clone()
-                }
+                _ if self.config.prefer && live > 0 => existing(live - 1),
+                _ if live > 0 && src.percent(self.config.use_existing_percent) => existing(src.below(live)),
                 _ => self.string(src),
             };
             self.effects.push(NameEffect { kind, role, name: name.clone() });
