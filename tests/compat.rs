@@ -438,6 +438,22 @@ fn rows(report: &CompatReport) -> Vec<Row> {
         .collect()
 }
 
+/// The warning for `size` (int) moving from the common members into the `round` branch of
+/// a new `shape` discriminator (values round and square): the same in several tests.
+fn size_moved_into_round() -> Row {
+    row(
+        Severity::Warning,
+        Rule::K4,
+        ChangeKind::MovedIntoBranch,
+        "q.return{shape=round}.size",
+        Some("q.return.size"),
+        "member `size` (int) moved from the common members into branch shape=round: still sent \
+         when `shape` is `round`, absent when it is `square`; readers must check `shape` before \
+         relying on it (OLD had no `shape` and a branch kept `size`, so the values without it \
+         presumably came with `shape`: existing readers keep working)",
+    )
+}
+
 fn row(
     severity: Severity,
     rule: Rule,
@@ -535,17 +551,7 @@ fn output_member_moved_into_one_branch_of_a_new_discriminator_is_one_warning() {
                 None,
                 "new mandatory member `shape` (enum): readers must ignore unknown keys; may use it"
             ),
-            row(
-                Severity::Warning,
-                Rule::K4,
-                ChangeKind::MovedIntoBranch,
-                "q.return{shape=round}.size",
-                Some("q.return.size"),
-                "member `size` (int) moved from the common members into branch shape=round: still sent \
-                 when `shape` is `round`, absent when it is `square`; readers must check `shape` before \
-                 relying on it (OLD had no `shape` and a branch kept `size`, so the values without it \
-                 presumably came with `shape`: existing readers keep working)"
-            ),
+            size_moved_into_round(),
             row(
                 Severity::Compatible,
                 Rule::K4,
@@ -709,17 +715,7 @@ fn member_moved_with_a_type_change_is_a_move_plus_a_k5_change() {
     assert_eq!(
         moves,
         vec![
-            row(
-                Severity::Warning,
-                Rule::K4,
-                ChangeKind::MovedIntoBranch,
-                "q.return{shape=round}.size",
-                Some("q.return.size"),
-                "member `size` (int) moved from the common members into branch shape=round: still sent \
-                 when `shape` is `round`, absent when it is `square`; readers must check `shape` before \
-                 relying on it (OLD had no `shape` and a branch kept `size`, so the values without it \
-                 presumably came with `shape`: existing readers keep working)"
-            ),
+            size_moved_into_round(),
             row(
                 Severity::Breaking,
                 Rule::K5,

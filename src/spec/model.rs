@@ -1120,30 +1120,8 @@ mod tests {
 
     #[test]
     fn typedef_serde_matches_the_flattened_derive() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        for dir in ["fuzz/corpus-seeds", "fuzz/corpus-grown"] {
-            for target in ["spec_legacy", "spec_hx", "spec_qapi", "spec_introspect"] {
-                let entries = std::fs::read_dir(root.join(dir).join(target)).into_iter().flatten().flatten();
-                files.extend(entries.map(|e| e.path()));
-            }
-        }
-        files.push(root.join("corpus/qemu-7.2/qemu-system-x86_64.json"));
-        let mut defs = Vec::new();
-        for path in files {
-            let Ok(bytes) = std::fs::read(&path) else { continue };
-            let text = String::from_utf8_lossy(&bytes);
-            let sides = crate::spec::hx::parse(&text, "f.hx");
-            for spec in [
-                crate::spec::legacy::parse(&text, "f.txt"),
-                sides.old,
-                sides.new,
-                crate::spec::qapi::parse(&text, "f.json", &mut |_| None),
-                crate::spec::introspect::parse(&text, "f.json"),
-            ] {
-                defs.extend(spec.types.into_values());
-            }
-        }
+        let mut defs: Vec<TypeDef> =
+            crate::spec::corpus_models().into_iter().flat_map(|(_, spec)| spec.types.into_values()).collect();
         let mut def = TypeDef::new(
             "U",
             TypeKind::Union {

@@ -709,7 +709,7 @@ fn step(scan: &mut Scan, byte: u8) -> Step {
 
 /// Parses one JSON text with no recursion limit (the stack grows on the heap as needed).
 pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    parse_with(bytes, std::marker::PhantomData::<Value>)
+    parse_typed(bytes)
 }
 
 /// Parses one JSON text straight into `T` (no intermediate [`Value`]), with no recursion
@@ -909,16 +909,17 @@ pub fn escaped_tail(bytes: &[u8], max: usize) -> String {
 /// JSON there; `None` when no value ends before the slice does. Used to find where the items
 /// of an already parsed document start, for source positions.
 pub fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut scan = Scan::Idle;
-    for (i, &byte) in bytes.get(start..)?.iter().enumerate() {
-        match step(&mut scan, byte) {
-            Step::Skip => return None,
-            Step::Continue => {}
-            Step::EndIncluding => return Some(start + i + 1),
-            Step::EndBefore => return Some(start + i),
-        }
+    let rest = bytes.get(start..)?;
+    if rest.first().map_or(true, |&b| is_space(b)) {
+        return None;
     }
-    (scan == Scan::Scalar).then_some(bytes.len())
+    // The decoder's bulk scanner: strings are skipped by runs, not byte by byte.
+    let mut scan = Scan::Idle;
+    match scan_run(&mut scan, rest, usize::MAX) {
+        Run::End(len) => Some(start + len),
+        Run::Deep(_) => None,
+        Run::More => (scan == Scan::Scalar).then_some(bytes.len()),
+    }
 }
 
 #[cfg(test)]
@@ -932,6 +933,27 @@ mod tests {
         assert_eq!(value_end(text, 16), Some(22));
         assert_eq!(value_end(text, 23), Some(25));
         assert_eq!(value_end(text, 26), Some(30));
+    }
+
+    #[test]
+    fn value_end_agrees_with_the_bytewise_scanner() {
+        let bytewise = |bytes: &[u8], start: usize| {
+            let mut scan = Scan::Idle;
+            for (i, &byte) in bytes.get(start..)?.iter().enumerate() {
+                match step(&mut scan, byte) {
+                    Step::Skip => return None,
+                    Step::Continue => {}
+                    Step::EndIncluding => return Some(start + i + 1),
+                    Step::EndBefore => return Some(start + i),
+                }
+            }
+            (scan == Scan::Scalar).then_some(bytes.len())
+        };
+        for input in inputs(400, 40) {
+            for start in 0..=input.len() {
+                assert_eq!(value_end(&input, start), bytewise(&input, start), "{input:?} at {start}");
+            }
+        }
     }
 
     /// Everything `decoder` yields for `chunks` fed in order, then finished.
